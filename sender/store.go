@@ -1,0 +1,141 @@
+package sender
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// pragmas is the connection policy, set per connection through the DSN.
+// synchronous(NORMAL) in WAL mode keeps every commit across a process crash
+// (kill -9); only an OS crash or power loss may lose the last commits.
+const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+
+// openDB opens the write connection (one) and the read pool on the file at p,
+// checks the journal mode and applies the migrations.
+func openDB(ctx context.Context, p string) (wdb, rdb *sql.DB, err error) {
+	if p == "" {
+		return nil, nil, fmt.Errorf("open sender database: %w: Path is empty", ErrInvalid)
+	}
+	if strings.ContainsAny(p, "?#") {
+		return nil, nil, fmt.Errorf("open sender database: %w: path %q contains ? or #", ErrInvalid, p)
+	}
+	base := "file:" + (&url.URL{Path: p}).EscapedPath() + "?" + pragmas
+	wdb, err = sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, nil, fmt.Errorf("open sender database %s: %w", p, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	var mode string
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		wdb.Close()
+		return nil, nil, fmt.Errorf("open sender database %s: %w", p, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		wdb.Close()
+		return nil, nil, fmt.Errorf("open sender database %s: journal_mode is %q: %w", p, mode, ErrJournalNotWAL)
+	}
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, nil, fmt.Errorf("migrate sender database %s: %w", p, err)
+	}
+	rdb, err = sql.Open("sqlite", base+"&_pragma=query_only(1)&_txlock=deferred")
+	if err != nil {
+		wdb.Close()
+		return nil, nil, fmt.Errorf("open sender read pool %s: %w", p, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	if err := rdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, nil, fmt.Errorf("open sender read pool %s: %w", p, err)
+	}
+	return wdb, rdb, nil
+}
+
+// migrate applies every embedded migration not yet recorded, each in its own
+// transaction together with its record.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return fmt.Errorf("migration %s: name must start with a number and _", base)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			version, base, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: record: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: commit: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// ns and fromNS convert between clock times and stored integers.
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+func fromNS(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNS(n.Int64)
+	return &t
+}
+
+func nullNS(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixNano()
+}
