@@ -1,0 +1,74 @@
+// Command callbin is a local sandbox for webhooks and callbacks: bins that
+// capture HTTP requests and e-mail, a callback sender with durable retries,
+// scripted failure scenarios and a live view in the browser, in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches the subcommands and returns the exit code: 0, 1 for a
+// failure, 2 for a usage error.
+func run(ctx context.Context, args []string) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		m := NewMain()
+		if err := m.ParseFlags(args, os.Getenv); err != nil {
+			return usageError(err)
+		}
+		if err := m.Run(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "callbin:", err)
+			return 1
+		}
+		return 0
+	case "version":
+		fmt.Println("callbin", Version())
+		return 0
+	case "help":
+		fmt.Print(usage)
+		NewMain().flagSet().PrintDefaults()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "callbin: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func usageError(err error) int {
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "callbin:", err)
+	return 2
+}
+
+const usage = `callbin: a local sandbox for webhooks and callbacks.
+
+Usage:
+  callbin [serve] [flags]   start the server (the default)
+  callbin version           print the version
+  callbin help              print this help
+
+Flags of serve (each has an environment twin CALLBIN_<NAME>, e.g.
+CALLBIN_HTTP; a flag wins over its variable):
+`
