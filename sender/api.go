@@ -156,10 +156,7 @@ func decodeStrict(r *http.Request, v any, allowEmpty bool) error {
 		if errors.As(err, &ute) && ute.Field != "" {
 			return fieldErr(ute.Field, "must be %s", ute.Type.String())
 		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return fieldErr(strings.Trim(f, `"`), "unknown field")
-		}
-		return fieldErr("body", "must be a JSON object: %v", err)
+		return fieldErr("body", "must be a JSON object with known fields: %v", err)
 	}
 	if dec.More() {
 		return fieldErr("body", "must hold one JSON object")
@@ -283,6 +280,10 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func (e *Engine) handleProfile(w http.ResponseWriter, r *http.Request) {
+	if !e.opened.Load() {
+		e.writeAPIError(w, r, ErrNotOpen)
+		return
+	}
 	if r.Method == http.MethodPut {
 		var u ProfileUpdate
 		if err := decodeStrict(r, &u, false); err != nil {
