@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"os"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -94,7 +96,8 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 func MustEngine(tb testing.TB, configure func(*Engine)) (*Engine, *eventLog) {
 	tb.Helper()
 	log := newEventLog()
-	e := &Engine{Path: filepath.Join(tb.TempDir(), "sender.db"), Events: log, CallbackTimeout: 2 * time.Second}
+	e := &Engine{Path: filepath.Join(tb.TempDir(), "sender.db"), Events: log, CallbackTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(testLogOut(), nil))}
 	if configure != nil {
 		configure(e)
 	}
@@ -302,4 +305,12 @@ func (c *fakeClock) Set(t time.Time) {
 		keep = append(keep, tm)
 	}
 	c.timers = keep
+}
+
+// testLogOut receives engine logs in tests: CALLBIN_TEST_LOG=1 shows them.
+func testLogOut() io.Writer {
+	if os.Getenv("CALLBIN_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }
