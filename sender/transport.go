@@ -215,15 +215,12 @@ func (t *transport) sendHTTP(ctx context.Context, url string, m message) (out Ou
 	defer resp.Body.Close()
 	out.Status = resp.StatusCode
 	out.ReplyHeaders = flattenHeaders(resp.Header)
-	body := make([]byte, replyKeep)
-	n, rerr := io.ReadFull(resp.Body, body)
-	out.ReplyBody = body[:n]
-	if rerr == nil {
+	body, rerr := readUpTo(resp.Body, replyKeep)
+	out.ReplyBody = body
+	if rerr == nil && len(body) == replyKeep {
 		// More than a KiB: drain a bounded amount so the connection may be
 		// reused; a bigger reply is cut off by closing the body.
 		_, rerr = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-	} else if rerr == io.ErrUnexpectedEOF || rerr == io.EOF {
-		rerr = nil // the whole body was shorter than a KiB
 	}
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
@@ -244,6 +241,24 @@ func (t *transport) sendHTTP(ctx context.Context, url string, m message) (out Ou
 		out.OK = true
 	}
 	return out
+}
+
+// readUpTo reads at most n bytes; reaching the end of r is not an error,
+// anything else (a connection cut mid-body, a timeout) is.
+func readUpTo(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, n)
+	got := 0
+	for got < n {
+		m, err := r.Read(buf[got:])
+		got += m
+		if err == io.EOF {
+			return buf[:got], nil
+		}
+		if err != nil {
+			return buf[:got], err
+		}
+	}
+	return buf, nil
 }
 
 func flattenHeaders(h http.Header) [][2]string {
