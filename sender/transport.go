@@ -408,6 +408,8 @@ func buildMail(to string, m message) ([]byte, error) {
 	if err := qp.Close(); err != nil {
 		return nil, err
 	}
-	b.WriteString("\r\n")
+	// A soft line break ends the body: the message ends with CRLF as SMTP
+	// needs, and the decoded body is exactly the payload.
+	b.WriteString("=\r\n")
 	return b.Bytes(), nil
 }
