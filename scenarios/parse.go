@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -84,7 +85,9 @@ func Parse(data []byte) (*Script, error) {
 // syntaxError turns an error of the YAML parser into a *ParseError. The
 // parser gives no structured position, only a "yaml: line N: " prefix on
 // its message, which is read here to fill Line; the message is kept whole
-// if it has no such prefix.
+// if it has no such prefix. That line is the parser's own: for some errors
+// it is where the enclosing block starts, or the line before it, rather
+// than the line at fault.
 func syntaxError(err error) *ParseError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	pe := &ParseError{Msg: msg}
@@ -454,9 +457,13 @@ func kindName(n *yaml.Node) string {
 }
 
 // suggest returns ` (did you mean "x"?)` for the known name closest to key
-// when it is a likely typo, else "".
+// when it is a likely typo (one edit away, or two for longer names), else "".
 func suggest(key string, known []string) string {
-	best, bestDist := "", 3
+	limit := 1
+	if len(key) > 4 {
+		limit = 2
+	}
+	best, bestDist := "", limit+1
 	for _, k := range known {
 		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
 			best, bestDist = k, dist
@@ -468,87 +475,105 @@ func suggest(key string, known []string) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of neighbours each count one.
 func editDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 64
 	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
-// jsonForYAML rewrites the two JSON string escapes that the YAML parser
-// does not read: "\/" becomes "/", and a UTF-16 surrogate pair "\uD83D\uDE00"
-// becomes "\U0001F600" (a lone surrogate becomes U+FFFD, as encoding/json
-// reads it). data must be valid JSON; line numbers are kept.
+// jsonForYAML rewrites what valid JSON may hold in its strings but the
+// YAML parser does not read: the escape "\/" becomes "/"; a UTF-16
+// surrogate pair "\uD83D\uDE00" becomes "\U0001F600" (a lone surrogate
+// becomes U+FFFD, as encoding/json reads it); and characters that YAML does
+// not allow unescaped (DEL, C1 controls, U+FFFE, U+FFFF) become \u escapes.
+// data must be valid JSON; line numbers are kept.
 func jsonForYAML(data []byte) []byte {
-	if !bytes.Contains(data, []byte(`\/`)) && !bytes.Contains(data, []byte(`\u`)) {
-		return data
-	}
 	out := make([]byte, 0, len(data))
 	inString := false
-	for i := 0; i < len(data); i++ {
+	for i := 0; i < len(data); {
 		c := data[i]
 		if !inString {
-			if c == '"' {
-				inString = true
-			}
+			inString = c == '"'
 			out = append(out, c)
+			i++
 			continue
 		}
-		switch c {
-		case '"':
+		switch {
+		case c == '"':
 			inString = false
 			out = append(out, c)
-			continue
-		case '\\':
-		default:
-			out = append(out, c)
-			continue
-		}
-		// An escape; valid JSON guarantees the bytes it needs are there.
-		next := data[i+1]
-		switch next {
-		case '/':
-			out = append(out, '/')
 			i++
-		case 'u':
-			r1 := hex4(data[i+2 : i+6])
-			switch {
-			case utf16.IsSurrogate(r1):
-				if i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-					if r := utf16.DecodeRune(r1, hex4(data[i+8:i+12])); r != '\uFFFD' {
-						out = fmt.Appendf(out, `\U%08X`, r)
-						i += 11
-						continue
-					}
+		case c == '\\':
+			// Valid JSON guarantees the bytes an escape needs are there.
+			switch next := data[i+1]; next {
+			case '/':
+				out = append(out, '/')
+				i += 2
+			case 'u':
+				r1 := hex4(data[i+2 : i+6])
+				switch {
+				case !utf16.IsSurrogate(r1):
+					out = append(out, data[i:i+6]...)
+					i += 6
+				case i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u' &&
+					utf16.DecodeRune(r1, hex4(data[i+8:i+12])) != utf8.RuneError:
+					out = fmt.Appendf(out, `\U%08X`, utf16.DecodeRune(r1, hex4(data[i+8:i+12])))
+					i += 12
+				default:
+					out = append(out, `\uFFFD`...)
+					i += 6
 				}
-				out = append(out, `\uFFFD`...)
-				i += 5
 			default:
-				out = append(out, data[i:i+6]...)
-				i += 5
+				out = append(out, c, next)
+				i += 2
 			}
 		default:
-			out = append(out, c, next)
-			i++
+			r, size := utf8.DecodeRune(data[i:])
+			if yamlPrintable(r) {
+				out = append(out, data[i:i+size]...)
+			} else {
+				out = fmt.Appendf(out, `\u%04X`, r)
+			}
+			i += size
 		}
 	}
 	return out
+}
+
+// yamlPrintable reports whether YAML allows r unescaped (YAML 1.2, c-printable).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+		return true
+	case r < 0x20 || (r >= 0x7f && r <= 0x9f):
+		return false
+	case r == 0xFFFE || r == 0xFFFF:
+		return false
+	}
+	return true
 }
 
 func hex4(b []byte) rune {

@@ -179,7 +179,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 // ParseError is a script that was refused: where and why.
 type ParseError struct {
-	Line   int    // 1-based line of the offending text; 0 when not tied to a line
+	Line   int    // 1-based line of the offending text; 0 when not tied to a line (or when the YAML parser gave none)
 	Column int    // 1-based column; 0 when unknown
 	Field  string // path of the field, such as "steps[1].delay"; "" for the script as a whole
 	Msg    string
