@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -104,5 +105,25 @@ func TestLookupGivesCopies(t *testing.T) {
 	b := MustLookup(t, "rate-limited")
 	if b.Steps[0].Status != 429 || b.Steps[0].Headers["Retry-After"] != "30" {
 		t.Errorf("after changing one copy: got %d %v, want 429 Retry-After 30", b.Steps[0].Status, b.Steps[0].Headers)
+	}
+}
+
+// examples/README.md lists every ready script with one line.
+func TestLibraryREADME(t *testing.T) {
+	readme, err := os.ReadFile("examples/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(readme), "\n")
+	for _, name := range Names() {
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "- `"+name+"`: ") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("README lines for %q: got %d, want 1", name, n)
+		}
 	}
 }

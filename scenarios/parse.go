@@ -163,13 +163,14 @@ func join(field, key string) string {
 	return field + "." + key
 }
 
-// fields walks a mapping: keys must be text, given once, and (when known is
-// not nil) one of known. fn gets each value after its aliases are followed.
+// fields walks a mapping: keys must be text, given once, and either one of
+// known, or (when known is nil) at most max of them. fn gets each value
+// after its aliases are followed.
 func (d *decoder) fields(n *yaml.Node, field string, known []string, max int, fn func(key string, v *yaml.Node, vfield string) *ParseError) *ParseError {
 	if n.Kind != yaml.MappingNode {
 		return d.typeErr(n, field, "a mapping")
 	}
-	if len(n.Content)/2 > max {
+	if known == nil && len(n.Content)/2 > max {
 		return d.errAt(n, field, "want at most %d entries, got %d", max, len(n.Content)/2)
 	}
 	first := make(map[string]int, len(n.Content)/2)
@@ -216,7 +217,7 @@ func (d *decoder) script(root *yaml.Node) (*Script, *ParseError) {
 		return nil, d.typeErr(n, "", "a mapping with steps")
 	}
 	s := &Script{}
-	err = d.fields(n, "", topFields, len(topFields), func(key string, v *yaml.Node, f string) *ParseError {
+	err = d.fields(n, "", topFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
 		var err *ParseError
 		switch key {
 		case "name":
@@ -264,7 +265,7 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 }
 
 func (d *decoder) step(n *yaml.Node, field string, st *Step) *ParseError {
-	return d.fields(n, field, stepFields, len(stepFields), func(key string, v *yaml.Node, f string) *ParseError {
+	return d.fields(n, field, stepFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
 		switch key {
 		case "status":
 			i, err := d.integer(v, f)
@@ -339,7 +340,7 @@ func (d *decoder) step(n *yaml.Node, field string, st *Step) *ParseError {
 func (d *decoder) smtp(n *yaml.Node, field string, st *Step) *ParseError {
 	sm := &SMTPStep{}
 	hasCode := false
-	err := d.fields(n, field, smtpFields, len(smtpFields), func(key string, v *yaml.Node, f string) *ParseError {
+	err := d.fields(n, field, smtpFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
 		var err *ParseError
 		switch key {
 		case "code":

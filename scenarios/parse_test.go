@@ -135,6 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo plural", "steps: [{header: {A: b}}]", 1, "steps[0].header", `(did you mean "headers"?)`},
 		{"unknown smtp field", "steps:\n  - smtp:\n      code: 451\n      when: rcpt\n", 4, "steps[0].smtp.when", `unknown field "when"`},
 		{"json unknown field", `{"steps": [{"status": 500, "sttaus": 1}]}`, 1, "steps[0].sttaus", `did you mean "status"?`},
+		{"typo in a full step", "steps:\n  - {status: 500, headers: {}, body: x, delay: 1s, chance: 1, repeat: 1, fault: slow, smtp: {code: 250},\n     sttaus: 1}\n", 3, "steps[0].sttaus", `unknown field "sttaus"`},
 		{"field twice", "steps:\n  - status: 500\n    status: 200\n", 3, "steps[0].status", "given twice (first on line 2)"},
 		{"header twice", "steps:\n  - headers:\n      X-A: 1\n      x-a: 2\n", 4, "steps[0].headers.x-a", `header given twice (also as "X-A")`},
 		{"merge key", "base: &b {status: 500}\n", 1, "base", "unknown field"},

@@ -79,7 +79,8 @@ type Step struct {
 	Delay Duration `json:"delay,omitempty" yaml:"delay,omitempty"`
 	// Chance, when set, is the probability (0..1) that this step's reply
 	// applies; otherwise the attempt gets the default reply. Either way the
-	// attempt uses up the step.
+	// attempt uses up the step, and takes one draw from the State's seeded
+	// source (steps without a chance take none).
 	Chance *float64 `json:"chance,omitempty" yaml:"chance,omitempty"`
 	// Repeat is how many attempts this step answers; 0 means 1.
 	Repeat int       `json:"repeat,omitempty" yaml:"repeat,omitempty"`
