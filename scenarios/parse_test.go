@@ -468,3 +468,20 @@ func TestYAMLRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Deep nesting is refused by the YAML parser's own depth limit, quickly.
+func TestParseDeepNesting(t *testing.T) {
+	for _, text := range []string{
+		"steps: " + strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
+		"steps:\n" + strings.Repeat(" - ", 20000),
+	} {
+		start := time.Now()
+		_, err := Parse([]byte(text))
+		if err == nil || !strings.Contains(err.Error(), "exceeded max depth") {
+			t.Errorf("nesting of %d bytes: got %v, want a depth error", len(text), err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("nesting of %d bytes: took %v, want well under 1s", len(text), took)
+		}
+	}
+}
