@@ -313,7 +313,7 @@ func parseTarget(s string) (Target, error) {
 
 func (t Target) String() string {
 	if t.Email != "" {
-		return "mailto:" + t.Email
+		return "mailto:" + strings.NewReplacer("%", "%25", "?", "%3F").Replace(t.Email)
 	}
 	return t.URL
 }
