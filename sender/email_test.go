@@ -36,9 +36,9 @@ type fakeSession struct {
 	n int
 }
 
-func (s *fakeSession) Reset()                                   {}
-func (s *fakeSession) Logout() error                            { return nil }
-func (s *fakeSession) Mail(string, *smtp.MailOptions) error     { return nil }
+func (s *fakeSession) Reset()                               {}
+func (s *fakeSession) Logout() error                        { return nil }
+func (s *fakeSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *fakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.f.rcpt != nil {
 		return s.f.rcpt(s.n)
