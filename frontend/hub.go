@@ -20,7 +20,7 @@ import (
 
 // Defaults of the Hub's tunables; a zero field takes these.
 const (
-	DefaultBufferSize   = 256
+	DefaultBufferSize   = 1024
 	DefaultBacklogPage  = 500
 	DefaultPingInterval = 30 * time.Second
 	DefaultPongWait     = 60 * time.Second
@@ -70,7 +70,8 @@ type Hub struct {
 	// BacklogPage is the limit passed to Backlog (default 500); the hub
 	// pages until a page comes back short.
 	BacklogPage int
-	// BufferSize is each subscriber's send buffer, in messages (default 256).
+	// BufferSize is each subscriber's send buffer, in messages (default
+	// 1024: a second of events at 1,000/s).
 	BufferSize int
 	// PingInterval is how often a subscriber is pinged (default 30 s);
 	// PongWait is how long the hub waits for any pong before it drops the
@@ -111,11 +112,10 @@ type client struct {
 	closeText string
 }
 
-// frame is one published message, marshalled and framed once for every
-// subscriber.
+// frame is one published message, marshalled once for every subscriber.
 type frame struct {
-	id int64
-	pm *websocket.PreparedMessage
+	id   int64
+	data []byte
 }
 
 // subscription is what a subscriber asked for in its query string.
@@ -213,20 +213,10 @@ func newFrame(m Message) (*frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadEvent, err)
 	}
-	var probe struct {
-		Type string `json:"type"`
+	if typ, ok := eventType(data); !ok || typ == "" {
+		return nil, fmt.Errorf("%w: %.40s... is not a JSON object with a string \"type\"", ErrBadEvent, data)
 	}
-	if len(data) == 0 || data[0] != '{' {
-		return nil, fmt.Errorf("%w: data marshals to %.20s, want a JSON object", ErrBadEvent, data)
-	}
-	if err := json.Unmarshal(data, &probe); err != nil || probe.Type == "" {
-		return nil, fmt.Errorf("%w: data has no string \"type\"", ErrBadEvent)
-	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadEvent, err)
-	}
-	return &frame{id: m.ID, pm: pm}, nil
+	return &frame{id: m.ID, data: data}, nil
 }
 
 // dropLocked removes c from the hub and closes its send buffer; the write
@@ -380,7 +370,7 @@ func (h *Hub) writePump(ctx context.Context, c *client) {
 				continue
 			}
 			_ = c.conn.SetWriteDeadline(time.Now().Add(h.writeWait()))
-			if err := c.conn.WritePreparedMessage(f.pm); err != nil {
+			if err := c.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
 				return
 			}
 		case <-ping.C:
