@@ -546,6 +546,7 @@ func (e *Engine) recoverInFlight(ctx context.Context) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
 	}
+	var evs []Event
 	for _, r := range list {
 		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET finished = 1, error = ?, error_class = ?
 			WHERE delivery_id = ? AND finished = 0`, "process stopped during the attempt; its outcome is unknown",
@@ -553,9 +554,11 @@ func (e *Engine) recoverInFlight(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("recover delivery %d: %w", r.id, err)
 		}
 		if r.attempts >= e.policy.MaxAttempts() {
-			if _, err := e.decide(ctx, tx, r.id, false, now); err != nil {
+			ev, err := e.decide(ctx, tx, r.id, false, now)
+			if err != nil {
 				return 0, err
 			}
+			evs = append(evs, ev...)
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
@@ -566,5 +569,6 @@ func (e *Engine) recoverInFlight(ctx context.Context) (int, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
 	}
+	e.publish(evs)
 	return len(list), nil
 }
