@@ -46,7 +46,9 @@ type Message struct {
 	// the messages whose Bin is NAME.
 	Bin string
 	// ID is the capture id of a capture event, 0 for every other event. It
-	// orders captures for resume with ?since=ID.
+	// orders captures for resume with ?since=ID: capture events must be
+	// published after their commit and in ID order (inbox's single writer
+	// does both).
 	ID int64
 	// Data is the event; it must marshal to a JSON object with a non-empty
 	// string "type".

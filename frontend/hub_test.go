@@ -136,6 +136,9 @@ func TestHubResumeRace(t *testing.T) {
 			}}
 			srv := MustServeHub(t, h)
 			conn := MustSubscribe(t, h, srv, "since=1")
+			// Captures are committed and published in id order: 5 after 4.
+			waitFor(t, "capture 4 committed", func() bool { return store.lastID() == 4 })
+			store.add(captureEvent("a", 5))
 			h.Publish(captureEvent("a", 5))
 			var got []int64
 			for len(got) < 4 {
