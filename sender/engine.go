@@ -38,6 +38,7 @@ type Engine struct {
 	jobs     chan *job
 	results  chan *result
 	inflight atomic.Int64
+	wakeups  atomic.Int64 // scheduler loop turns, for tests of idleness
 
 	stopSched  context.CancelFunc
 	stopSends  context.CancelFunc
@@ -242,6 +243,7 @@ func (e *Engine) runScheduler(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		e.wakeups.Add(1)
 		now := e.clock.Now()
 		var failed bool
 		free := e.Workers - int(e.inflight.Load())
@@ -310,7 +312,7 @@ func (e *Engine) nextDue(ctx context.Context, deliveries bool) (time.Time, bool,
 			UNION ALL
 			SELECT MIN(auto_complete_at) FROM tasks WHERE status = 'pending' AND auto_complete_at IS NOT NULL)`
 	}
-	if err := e.wdb.QueryRowContext(ctx, q).Scan(&next); err != nil {
+	if err := e.rdb.QueryRowContext(ctx, q).Scan(&next); err != nil {
 		return time.Time{}, false, err
 	}
 	if !next.Valid {

@@ -406,7 +406,7 @@ func (e *Engine) autoCompleteDue(ctx context.Context, now time.Time) (int, error
 	if e.AutoComplete <= 0 {
 		return 0, nil
 	}
-	rows, err := e.wdb.QueryContext(ctx, `SELECT task_id FROM tasks WHERE status = 'pending'
+	rows, err := e.rdb.QueryContext(ctx, `SELECT task_id FROM tasks WHERE status = 'pending'
 		AND auto_complete_at IS NOT NULL AND auto_complete_at <= ? ORDER BY auto_complete_at LIMIT 100`, ns(now))
 	if err != nil {
 		return 0, err

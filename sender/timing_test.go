@@ -1,0 +1,84 @@
+package sender
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestDueTimePrecision runs retries on the wall clock (time scale 1) and
+// checks how late attempts start against their due time.
+func TestDueTimePrecision(t *testing.T) {
+	e, log := MustEngine(t, func(e *Engine) {
+		e.Policy = Policy{Name: "fast", Delays: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, Jitter: 0.5}
+	})
+	rc := MustReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	const tasks = 40
+	var ids []string
+	for range tasks {
+		task, err := e.CreateTask(t.Context(), "categorization", []byte(`{"callback_url":"`+rc.URL+`","attachment_type":"text","attachment":"x","categories":["a"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.CompleteTask(t.Context(), task.TaskID, []byte(`{"category":"a"}`)); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, task.TaskID)
+	}
+	var late []time.Duration
+	for _, id := range ids {
+		if log.decided(t, id) {
+			t.Fatalf("task %s: got callback success from a failing receiver", id)
+		}
+		ds, err := e.Deliveries(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds[0].Attempts) != 3 {
+			t.Fatalf("task %s: got %d attempts, want 3", id, len(ds[0].Attempts))
+		}
+		for _, a := range ds[0].Attempts[1:] { // retries: due times set by the policy
+			late = append(late, a.At.Sub(a.DueAt))
+		}
+	}
+	slices.Sort(late)
+	q := func(p float64) time.Duration { return late[int(p*float64(len(late)-1))] }
+	t.Logf("retry start minus due time over %d retries: min %s p50 %s p90 %s p99 %s max %s",
+		len(late), late[0], q(0.5), q(0.9), q(0.99), late[len(late)-1])
+	if late[0] < 0 {
+		t.Fatalf("earliest retry: got %s before its due time, want never early", -late[0])
+	}
+	// The race detector slows everything about tenfold.
+	bound := 50 * time.Millisecond
+	if raceEnabled {
+		bound = 500 * time.Millisecond
+	}
+	if q(0.99) > bound {
+		t.Fatalf("p99 lateness: got %s, want at most %s", q(0.99), bound)
+	}
+}
+
+// TestIdleBetweenDueTimes: with only a far-off retry queued, the scheduler
+// sleeps (no polling turns).
+func TestIdleBetweenDueTimes(t *testing.T) {
+	clock := newFakeClock()
+	e, log := MustEngine(t, func(e *Engine) { e.Clock = clock })
+	rc := MustReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	task, err := e.CreateTask(t.Context(), "generic", []byte(`{"callback_url":"`+rc.URL+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CompleteTask(t.Context(), task.TaskID, []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	ev := log.attempt(t, task.TaskID, 1)
+	time.Sleep(50 * time.Millisecond) // let the scheduler settle on its timer
+	before := e.wakeups.Load()
+	time.Sleep(300 * time.Millisecond)
+	if d := e.wakeups.Load() - before; d != 0 {
+		t.Fatalf("scheduler turns while idle: got %d in 300ms, want 0", d)
+	}
+	clock.Set(*ev.NextAttemptAt)
+	log.attempt(t, task.TaskID, 2)
+}
