@@ -29,16 +29,21 @@ type Engine struct {
 	log     *slog.Logger
 	clock   Clock
 	policy  Policy
-	wdb     *sql.DB // the one write connection
-	rdb     *sql.DB // read pool
+	wdb     *sql.DB    // the one write connection
+	rdb     *sql.DB    // read pool
+	stmts   *stmtCache // write connection
+	rstmts  *stmtCache // read pool
 	tr      *transport
 	profile atomic.Pointer[Profile]
 
-	wake     chan struct{}
-	jobs     chan *job
-	results  chan *result
-	inflight atomic.Int64
-	wakeups  atomic.Int64 // scheduler loop turns, for tests of idleness
+	wake       chan struct{}
+	ops        chan *writeOp
+	stopWriter chan struct{}
+	writerDone chan struct{}
+	jobs       chan *job
+	results    chan *result
+	inflight   atomic.Int64
+	wakeups    atomic.Int64 // scheduler loop turns, for tests of idleness
 
 	stopSched  context.CancelFunc
 	stopSends  context.CancelFunc
@@ -120,6 +125,7 @@ func (e *Engine) Open() error {
 		return fmt.Errorf("open sender: %w", err)
 	}
 	e.wdb, e.rdb = wdb, rdb
+	e.stmts, e.rstmts = newStmtCache(wdb), newStmtCache(rdb)
 	if err := e.loadProfile(ctx); err != nil {
 		e.closeDBs()
 		return fmt.Errorf("open sender: %w", err)
@@ -146,6 +152,10 @@ func (e *Engine) Open() error {
 	}
 	e.tr = newTransport(e.CallbackTimeout, e.SMTPRelay, e.Workers)
 	e.wake = make(chan struct{}, 1)
+	e.ops = make(chan *writeOp)
+	e.stopWriter = make(chan struct{})
+	e.writerDone = make(chan struct{})
+	go e.runWriter()
 	e.jobs = make(chan *job, e.Workers)
 	e.results = make(chan *result, e.Workers)
 	e.schedDone = make(chan struct{})
@@ -190,6 +200,8 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.stopSends()
 		close(e.results)
 		<-e.finishDone
+		close(e.stopWriter)
+		<-e.writerDone
 		e.tr.close()
 		if cerr := e.closeDBs(); cerr != nil && err == nil {
 			err = fmt.Errorf("close sender: %w", cerr)
@@ -201,6 +213,10 @@ func (e *Engine) Close(ctx context.Context) error {
 
 func (e *Engine) closeDBs() error {
 	var errs []error
+	if e.stmts != nil {
+		e.stmts.close()
+		e.rstmts.close()
+	}
 	if e.rdb != nil {
 		errs = append(errs, e.rdb.Close())
 	}
@@ -312,7 +328,11 @@ func (e *Engine) nextDue(ctx context.Context, deliveries bool) (time.Time, bool,
 			UNION ALL
 			SELECT MIN(auto_complete_at) FROM tasks WHERE status = 'pending' AND auto_complete_at IS NOT NULL)`
 	}
-	if err := e.rdb.QueryRowContext(ctx, q).Scan(&next); err != nil {
+	st, err := e.rstmts.get(ctx, q)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if err := st.QueryRowContext(ctx).Scan(&next); err != nil {
 		return time.Time{}, false, err
 	}
 	if !next.Valid {
@@ -324,60 +344,59 @@ func (e *Engine) nextDue(ctx context.Context, deliveries bool) (time.Time, bool,
 // claim marks up to limit due deliveries in flight, counting and recording
 // each attempt before it is sent (so a crash mid-attempt counts it).
 func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, error) {
-	tx, err := e.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id, task_id, event, target, webhook_id, payload, attempts, next_attempt_at
-		FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ns(now), limit)
-	if err != nil {
-		return nil, err
-	}
 	var jobs []*job
-	var exhausted []int64
-	for rows.Next() {
-		j := &job{}
-		var attempts int
-		var due int64
-		if err := rows.Scan(&j.delivery, &j.taskID, &j.event, &j.target, &j.webhookID, &j.payload, &attempts, &due); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if attempts >= e.policy.MaxAttempts() {
-			exhausted = append(exhausted, j.delivery)
-			continue
-		}
-		j.n = attempts + 1
-		j.dueAt = fromNS(due)
-		j.startedAt = now
-		jobs = append(jobs, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, j := range jobs {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_flight', attempts = ?, next_attempt_at = NULL,
-			updated_at = ? WHERE id = ?`, j.n, ns(now), j.delivery); err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url) VALUES (?, ?, ?, ?, ?)`,
-			j.delivery, j.n, ns(j.dueAt), ns(now), j.target); err != nil {
-			return nil, err
-		}
-	}
-	// A delivery that already had every attempt the policy allows (the
-	// policy was shortened between runs) fails without another attempt.
 	var evs []Event
-	for _, id := range exhausted {
-		ev, err := e.decide(ctx, tx, id, false, now)
+	err := e.write(ctx, func(tx querier) error {
+		jobs, evs = nil, nil
+		rows, err := tx.QueryContext(ctx, `SELECT id, task_id, event, target, webhook_id, payload, attempts, next_attempt_at
+			FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ns(now), limit)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		evs = append(evs, ev...)
-	}
-	if err := tx.Commit(); err != nil {
+		var exhausted []int64
+		for rows.Next() {
+			j := &job{}
+			var attempts int
+			var due int64
+			if err := rows.Scan(&j.delivery, &j.taskID, &j.event, &j.target, &j.webhookID, &j.payload, &attempts, &due); err != nil {
+				rows.Close()
+				return err
+			}
+			if attempts >= e.policy.MaxAttempts() {
+				exhausted = append(exhausted, j.delivery)
+				continue
+			}
+			j.n = attempts + 1
+			j.dueAt = fromNS(due)
+			j.startedAt = now
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_flight', attempts = ?, next_attempt_at = NULL,
+				updated_at = ? WHERE id = ?`, j.n, ns(now), j.delivery); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url) VALUES (?, ?, ?, ?, ?)`,
+				j.delivery, j.n, ns(j.dueAt), ns(now), j.target); err != nil {
+				return err
+			}
+		}
+		// A delivery that already had every attempt the policy allows (the
+		// policy was shortened between runs) fails without another attempt.
+		for _, id := range exhausted {
+			ev, err := e.decide(ctx, tx, id, false, now)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev...)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	e.publish(evs)
@@ -386,7 +405,7 @@ func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, e
 
 // decide ends a delivery (succeeded or failed) and, when it is the task's
 // latest delivery, sets the task's callback_succeeded.
-func (e *Engine) decide(ctx context.Context, tx *sql.Tx, delivery int64, ok bool, now time.Time) ([]Event, error) {
+func (e *Engine) decide(ctx context.Context, tx querier, delivery int64, ok bool, now time.Time) ([]Event, error) {
 	state := "failed"
 	if ok {
 		state = "succeeded"
@@ -462,56 +481,56 @@ func (e *Engine) runFinisher() {
 
 func (e *Engine) finish(batch []*result) ([]Event, error) {
 	ctx := context.Background()
-	tx, err := e.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	now := e.clock.Now()
 	var evs []Event
-	for _, r := range batch {
-		j, o := r.job, r.out
-		var status, errMsg, class any
-		if o.Status != 0 {
-			status = o.Status
-		}
-		if o.Error != "" {
-			errMsg, class = o.Error, o.Class
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET finished = 1, status = ?, error = ?, error_class = ?,
-			latency_ns = ?, reply_headers = ?, reply_body = ? WHERE delivery_id = ? AND n = ?`,
-			status, errMsg, class, int64(o.Latency), jsonOrEmpty(o.ReplyHeaders, "[]"), o.ReplyBody, j.delivery, j.n); err != nil {
-			return nil, err
-		}
-		ev := Event{Type: EventTypeAttempt, TaskID: j.taskID, Delivery: j.delivery, Event: j.event, Attempt: j.n,
-			URL: j.target, StatusCode: o.Status, Error: o.Error, ErrorClass: o.Class,
-			LatencyMS: float64(o.Latency.Microseconds()) / 1000, At: j.startedAt}
-		var taskEvs []Event
-		switch {
-		case o.OK:
-			ev.State = "succeeded"
-			taskEvs, err = e.decide(ctx, tx, j.delivery, true, now)
-		case o.Final || j.n >= e.policy.MaxAttempts():
-			ev.State = "failed"
-			taskEvs, err = e.decide(ctx, tx, j.delivery, false, now)
-		default:
-			next := now
-			if o.Class != ClassInterrupt {
-				d, _ := e.policy.Delay(j.n, rand.Float64())
-				next = now.Add(d)
+	err := e.write(ctx, func(tx querier) error {
+		evs = nil
+		var err error
+		now := e.clock.Now()
+		for _, r := range batch {
+			j, o := r.job, r.out
+			var status, errMsg, class any
+			if o.Status != 0 {
+				status = o.Status
 			}
-			ev.State = "pending"
-			ev.NextAttemptAt = &next
-			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
+			if o.Error != "" {
+				errMsg, class = o.Error, o.Class
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET finished = 1, status = ?, error = ?, error_class = ?,
+			latency_ns = ?, reply_headers = ?, reply_body = ? WHERE delivery_id = ? AND n = ?`,
+				status, errMsg, class, int64(o.Latency), jsonOrEmpty(o.ReplyHeaders, "[]"), o.ReplyBody, j.delivery, j.n); err != nil {
+				return err
+			}
+			ev := Event{Type: EventTypeAttempt, TaskID: j.taskID, Delivery: j.delivery, Event: j.event, Attempt: j.n,
+				URL: j.target, StatusCode: o.Status, Error: o.Error, ErrorClass: o.Class,
+				LatencyMS: float64(o.Latency.Microseconds()) / 1000, At: j.startedAt}
+			var taskEvs []Event
+			switch {
+			case o.OK:
+				ev.State = "succeeded"
+				taskEvs, err = e.decide(ctx, tx, j.delivery, true, now)
+			case o.Final || j.n >= e.policy.MaxAttempts():
+				ev.State = "failed"
+				taskEvs, err = e.decide(ctx, tx, j.delivery, false, now)
+			default:
+				next := now
+				if o.Class != ClassInterrupt {
+					d, _ := e.policy.Delay(j.n, rand.Float64())
+					next = now.Add(d)
+				}
+				ev.State = "pending"
+				ev.NextAttemptAt = &next
+				_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
 				WHERE id = ?`, ns(next), ns(now), j.delivery)
+			}
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+			evs = append(evs, taskEvs...)
 		}
-		if err != nil {
-			return nil, err
-		}
-		evs = append(evs, ev)
-		evs = append(evs, taskEvs...)
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return evs, nil
@@ -521,7 +540,7 @@ func (e *Engine) finish(batch []*result) ([]Event, error) {
 // stopped: each is recorded as interrupted (it counts) and its delivery is
 // due again now, or failed if it had no attempt left.
 func (e *Engine) recoverInFlight(ctx context.Context) (int, error) {
-	tx, err := e.wdb.BeginTx(ctx, nil)
+	tx, err := e.begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
 	}

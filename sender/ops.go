@@ -136,15 +136,9 @@ func (e *Engine) CreateTask(ctx context.Context, typ string, body []byte) (*Task
 		at := now.Add(e.AutoComplete)
 		auto = &at
 	}
-	tx, err := e.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("create task: %w", err)
-	}
-	defer tx.Rollback()
-	if err := insertTask(ctx, tx, t, in.UniqueID, auto); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := e.write(ctx, func(tx querier) error {
+		return insertTask(ctx, tx, t, in.UniqueID, auto)
+	}); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	if auto != nil {
@@ -182,18 +176,13 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 	if in.UniqueID != "" {
 		t.UniqueID = &in.UniqueID
 	}
-	tx, err := e.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("record error task: %w", err)
-	}
-	defer tx.Rollback()
-	if err := insertTask(ctx, tx, t, "", nil); err != nil {
-		return nil, err
-	}
-	if _, err := e.enqueue(ctx, tx, t, EventError, now); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := e.write(ctx, func(tx querier) error {
+		if err := insertTask(ctx, tx, t, "", nil); err != nil {
+			return err
+		}
+		_, err := e.enqueue(ctx, tx, t, EventError, now)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("record error task: %w", err)
 	}
 	e.signal()
@@ -203,8 +192,9 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 
 // enqueue queues a callback of event for t (as it is now) to its callback
 // URL or the profile default; it returns 0 when there is no target. The
-// task's callback_succeeded goes back to undecided (the caller saves t).
-func (e *Engine) enqueue(ctx context.Context, tx *sql.Tx, t *Task, event string, now time.Time) (int64, error) {
+// task's callback_succeeded goes back to undecided: the caller saves t
+// after enqueue, in the same transaction.
+func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string, now time.Time) (int64, error) {
 	target := e.Profile().DefaultCallbackURL
 	if t.CallbackURL != nil && *t.CallbackURL != "" {
 		target = *t.CallbackURL
@@ -217,10 +207,6 @@ func (e *Engine) enqueue(ctx context.Context, tx *sql.Tx, t *Task, event string,
 		return 0, fmt.Errorf("callback target of task %s: %w", t.TaskID, err)
 	}
 	t.CallbackSucceeded, t.CallbackSucceededAt = nil, nil
-	if _, err := tx.ExecContext(ctx, `UPDATE tasks SET callback_succeeded = NULL, callback_succeeded_at = NULL
-		WHERE task_id = ?`, t.TaskID); err != nil {
-		return 0, fmt.Errorf("queue callback: %w", err)
-	}
 	payload, err := payloadFor(t)
 	if err != nil {
 		return 0, err
@@ -241,42 +227,44 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 	if !e.opened.Load() {
 		return nil, ErrNotOpen
 	}
-	tx, err := e.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("update task: %w", err)
-	}
-	defer tx.Rollback()
-	row, err := getTask(ctx, tx, id)
+	var (
+		t      *Task
+		now    time.Time
+		event  string
+		queued int64
+	)
+	err := e.write(ctx, func(tx querier) error {
+		row, err := getTask(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		t = &row.Task
+		now = e.clock.Now().UTC()
+		if event, err = change(t, now); err != nil {
+			return err
+		}
+		t.UpdatedAt = now
+		if event != "" {
+			if queued, err = e.enqueue(ctx, tx, t, event, now); err != nil {
+				return err
+			}
+		}
+		if err := updateTaskState(ctx, tx, t); err != nil {
+			return err
+		}
+		if event == EventRecall {
+			var auto any
+			if e.AutoComplete > 0 {
+				auto = ns(now.Add(e.AutoComplete))
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE tasks SET auto_complete_at = ? WHERE task_id = ?", auto, t.TaskID); err != nil {
+				return fmt.Errorf("update task: %w", err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	t := &row.Task
-	now := e.clock.Now().UTC()
-	event, err := change(t, now)
-	if err != nil {
-		return nil, err
-	}
-	t.UpdatedAt = now
-	var queued int64
-	if event != "" {
-		if queued, err = e.enqueue(ctx, tx, t, event, now); err != nil {
-			return nil, err
-		}
-	}
-	if err := updateTaskState(ctx, tx, t); err != nil {
-		return nil, err
-	}
-	if event == EventRecall {
-		var auto any
-		if e.AutoComplete > 0 {
-			auto = ns(now.Add(e.AutoComplete))
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE tasks SET auto_complete_at = ? WHERE task_id = ?", auto, t.TaskID); err != nil {
-			return nil, fmt.Errorf("update task: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("update task: %w", err)
 	}
 	if queued != 0 || event == EventRecall {
 		e.signal()
@@ -406,8 +394,12 @@ func (e *Engine) autoCompleteDue(ctx context.Context, now time.Time) (int, error
 	if e.AutoComplete <= 0 {
 		return 0, nil
 	}
-	rows, err := e.rdb.QueryContext(ctx, `SELECT task_id FROM tasks WHERE status = 'pending'
-		AND auto_complete_at IS NOT NULL AND auto_complete_at <= ? ORDER BY auto_complete_at LIMIT 100`, ns(now))
+	st, err := e.rstmts.get(ctx, `SELECT task_id FROM tasks WHERE status = 'pending'
+		AND auto_complete_at IS NOT NULL AND auto_complete_at <= ? ORDER BY auto_complete_at LIMIT 100`)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := st.QueryContext(ctx, ns(now))
 	if err != nil {
 		return 0, err
 	}
@@ -569,7 +561,7 @@ func (e *Engine) RetryCallback(ctx context.Context, taskID string) (*Delivery, e
 	if !e.opened.Load() {
 		return nil, ErrNotOpen
 	}
-	tx, err := e.wdb.BeginTx(ctx, nil)
+	tx, err := e.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retry callback: %w", err)
 	}
