@@ -234,6 +234,7 @@ test('timeline: the retry ladder on a log axis', () => {
   assert.equal(lay.ticks[0].label, '0');
   assert.ok(lay.ticks.some((t) => t.label === '+1m'), JSON.stringify(lay.ticks));
   for (let i = 1; i < lay.ticks.length; i++) assert.ok(lay.ticks[i].x - lay.ticks[i - 1].x >= 44);
+  assert.deepEqual(lay.ticks.at(-1), { x: 480, label: '+2h47m' }, 'the axis ends with the span');
 
   // Unsorted input, and a next attempt after the last.
   const lay2 = timeline([attempts[2], attempts[0]], at(3600), 500, 20);

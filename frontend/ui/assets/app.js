@@ -3,7 +3,7 @@
 
 import { takeToken, ApiError } from './api.js';
 import { Stream } from './stream.js';
-import { h, clear } from './dom.js';
+import { h, fill } from './dom.js';
 import { binsView } from './bins.js';
 import { binView } from './bin.js';
 import { tasksView, taskView } from './tasks.js';
@@ -43,7 +43,7 @@ function notify(msg, kind = 'error') {
   }
   clearTimeout(bannerTimer);
   bannerEl.className = `banner banner-${kind}`;
-  clear(bannerEl).append(
+  fill(bannerEl, 
     h('span', { text }),
     h('button', { type: 'button', class: 'link', 'aria-label': 'dismiss', onclick: () => (bannerEl.hidden = true) }, '×'),
   );
@@ -98,7 +98,7 @@ function render() {
   }
   view.key = key;
   current = view;
-  clear(main).append(view.el);
+  fill(main, view.el);
   document.title = view.title ? `${view.title} · callbin` : 'callbin';
 }
 

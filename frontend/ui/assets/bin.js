@@ -2,7 +2,7 @@
 // detail on the right; a Scenario tab with the script editor.
 
 import { api, download } from './api.js';
-import { h, clear, binPath, capturePath, frameBatch, debounce, copyText } from './dom.js';
+import { h, binPath, capturePath, frameBatch, debounce, copyText, fill } from './dom.js';
 import { formatBytes, formatTime, replyText, replyClass } from './format.js';
 import { captureDetail } from './capture.js';
 import { scenarioEditor } from './scenario.js';
@@ -64,13 +64,13 @@ export function binView(ctx, r) {
     tabScenario.classList.toggle('active', t === 'scenario');
     split.hidden = t !== 'captures';
     scenarioPane.hidden = t !== 'scenario';
-    if (t === 'scenario' && bin) clear(scenarioPane).append(scenarioEditor(ctx, name, bin, (b) => { bin = b; renderMeta(); }));
+    if (t === 'scenario' && bin) fill(scenarioPane, scenarioEditor(ctx, name, bin, (b) => { bin = b; renderMeta(); }));
   }
 
   function renderMeta() {
     if (!bin) return;
     const copy = (text, label) => h('button', { type: 'button', class: 'small', title: `copy ${label}`, onclick: async (e) => { e.target.textContent = (await copyText(text)) ? 'copied' : 'copy failed'; setTimeout(() => (e.target.textContent = 'copy'), 1200); } }, 'copy');
-    clear(meta).append(
+    fill(meta, 
       bin.url ? h('span', { class: 'meta-item' }, h('span', { class: 'muted', text: 'URL ' }), h('code', { class: 'bin-url', text: bin.url }), ' ', copy(bin.url, 'URL')) : null,
       bin.email ? h('span', { class: 'meta-item' }, h('span', { class: 'muted', text: 'e-mail ' }), h('code', { text: bin.email }), ' ', copy(bin.email, 'address')) : null,
       h('span', { class: 'meta-item' }, h('span', { class: 'muted', text: 'captures ' }), h('strong', { class: 'bin-count', text: String(bin.capture_count ?? items.length) })),
@@ -115,7 +115,7 @@ export function binView(ctx, r) {
     for (const [id, li] of rows) li.classList.toggle('sel', String(id) === String(selected));
     more.hidden = !next;
     emptyList.hidden = items.length > 0;
-    clear(emptyList).append(
+    fill(emptyList, 
       query || kind
         ? h('p', { text: 'No capture matches.' })
         : [h('p', { text: 'Nothing captured yet. Try:' }), h('pre', { class: 'mono', text: bin && bin.url ? `curl -d '{"hello":"world"}' ${bin.url}` : `curl -d '{"hello":"world"}' ${location.origin}/b/${name}` })],
@@ -194,7 +194,7 @@ export function binView(ctx, r) {
 
   function markGone(text) {
     gone = true;
-    clear(detailPane).append(h('div', { class: 'empty' }, h('p', { text }), h('p', {}, h('a', { href: '/bins', text: 'All bins' }))));
+    fill(detailPane, h('div', { class: 'empty' }, h('p', { text }), h('p', {}, h('a', { href: '/bins', text: 'All bins' }))));
   }
 
   function showDetail() {
@@ -202,11 +202,11 @@ export function binView(ctx, r) {
     detail = null;
     if (gone) return;
     if (!selected) {
-      clear(detailPane).append(h('div', { class: 'empty' }, h('p', { text: 'Select a capture to see its headers, body and reply.' })));
+      fill(detailPane, h('div', { class: 'empty' }, h('p', { text: 'Select a capture to see its headers, body and reply.' })));
       return;
     }
     detail = captureDetail(ctx, name, selected, bin);
-    clear(detailPane).append(detail.el);
+    fill(detailPane, detail.el);
   }
 
   async function exportHAR() {

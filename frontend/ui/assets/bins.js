@@ -2,7 +2,7 @@
 // last capture time, kept current by the stream; create and delete.
 
 import { api } from './api.js';
-import { h, clear, binPath, frameBatch, debounce, copyText } from './dom.js';
+import { h, binPath, frameBatch, debounce, copyText, fill } from './dom.js';
 import { formatTime, timeAgo } from './format.js';
 
 export function binsView(ctx) {
@@ -78,7 +78,7 @@ export function binsView(ctx) {
 
   const render = frameBatch(() => {
     const rows = [...bins.values()].sort((a, b) => String(a.name).localeCompare(String(b.name)));
-    clear(tbody).append(
+    fill(tbody, 
       ...rows.map((b) =>
         h(
           'tr',
@@ -94,7 +94,7 @@ export function binsView(ctx) {
     );
     table.hidden = rows.length === 0;
     empty.hidden = !loaded || rows.length > 0;
-    clear(empty).append(
+    fill(empty, 
       h('p', { text: 'No bins yet. Send anything to a bin and it appears here, for example:' }),
       h('pre', { class: 'mono', text: `curl -d '{"hello":"world"}' ${location.origin}/b/hello` }),
       h('p', { text: 'or create one above.' }),

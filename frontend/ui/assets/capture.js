@@ -3,7 +3,7 @@
 // as text; an e-mail's HTML goes only into a sandboxed iframe.
 
 import { api, download } from './api.js';
-import { h, clear, emailFrame, copyText, safeURL } from './dom.js';
+import { h, emailFrame, copyText, safeURL, fill } from './dom.js';
 import {
   base64ToBytes,
   curlCommand,
@@ -25,11 +25,11 @@ export function captureDetail(ctx, binName, id, bin) {
 
   api(url, { signal: ac.signal })
     .then((c) => {
-      clear(el).append(...render(c));
+      fill(el, ...render(c));
     })
     .catch((err) => {
       if (err.name === 'AbortError') return;
-      clear(el).append(h('div', { class: 'empty' }, h('p', { text: err.status === 404 ? `Capture ${id} is not in this bin (any more).` : err.message })));
+      fill(el, h('div', { class: 'empty' }, h('p', { text: err.status === 404 ? `Capture ${id} is not in this bin (any more).` : err.message })));
       if (err.status !== 404) ctx.notify(err);
     });
 
@@ -48,7 +48,7 @@ export function captureDetail(ctx, binName, id, bin) {
         { class: 'summary' },
         pair('id', String(c.id)),
         pair('received', formatTime(c.received_at), c.received_at),
-        pair('from', c.remote_addr || ''),
+        pair('remote', c.remote_addr || ''),
         pair('size', formatBytes(c.size) + (c.truncated ? ' (truncated)' : '')),
         reply ? pair('reply', h('span', { class: `reply r-${replyClass(c.reply)}`, text: reply })) : null,
         c.query ? pair('query', h('code', { text: '?' + c.query })) : null,
@@ -231,7 +231,7 @@ function switcher(views, first) {
   function show(name) {
     const v = views.find((x) => x.name === name) || views[0];
     for (const b of buttons) b.classList.toggle('active', b.dataset.view === v.name);
-    clear(box).append(...[].concat(v.render()));
+    fill(box, ...[].concat(v.render()));
   }
   show(first);
   return h('div', { class: 'switcher' }, views.length > 1 ? h('div', { class: 'tabs small' }, ...buttons) : null, box);

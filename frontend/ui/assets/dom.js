@@ -114,6 +114,15 @@ export function clear(el) {
   return el;
 }
 
+// fill replaces an element's children the way h() adds them: strings as
+// text, arrays flattened, null and false left out (the DOM's own append
+// would write "null").
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 // frameBatch calls fn at most once per animation frame, however often it is
 // scheduled: live events arrive faster than a screen redraws.
 export function frameBatch(fn) {

@@ -330,5 +330,7 @@ export function timeline(attempts, next, width, pad = 16) {
     out.ticks.push({ x: tx, label: t === 0 ? '0' : '+' + formatDuration(t) });
     lastX = tx;
   }
+  // The end of the axis says how long the ladder is.
+  if (span > 0 && x(span) - lastX >= 44) out.ticks.push({ x: x(span), label: '+' + formatDuration(span) });
   return out;
 }

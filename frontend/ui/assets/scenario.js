@@ -3,7 +3,7 @@
 // and selected.
 
 import { api } from './api.js';
-import { h, clear } from './dom.js';
+import { h, fill } from './dom.js';
 import { errorLine } from './format.js';
 
 const example = `# How this bin answers, one step per capture.
@@ -47,13 +47,13 @@ export function scenarioEditor(ctx, name, bin, onSaved) {
     const n = Math.max(1, area.value.split('\n').length);
     const lines = [];
     for (let i = 1; i <= n; i++) lines.push(h('div', { class: i === errLine ? 'ln err' : 'ln', text: String(i) }));
-    clear(gutter).append(...lines);
+    fill(gutter, ...lines);
     gutter.scrollTop = area.scrollTop;
   }
 
   function setStatus(kind, text, field) {
     status.className = `scenario-status ${kind}`;
-    clear(status).append(h('span', { text }), field ? h('code', { class: 'field', text: field }) : null);
+    fill(status, h('span', { text }), field ? h('code', { class: 'field', text: field }) : null);
   }
 
   function selectLine(line) {

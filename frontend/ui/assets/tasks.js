@@ -2,7 +2,7 @@
 // attempts drawn on a timeline (the retry ladder at a glance).
 
 import { api } from './api.js';
-import { h, s, clear, taskPath, frameBatch, debounce } from './dom.js';
+import { h, s, taskPath, frameBatch, debounce, fill } from './dom.js';
 import { attemptOK, formatDuration, formatTime, prettyJSON, timeline, timeAgo } from './format.js';
 
 function callbackState(t) {
@@ -58,7 +58,7 @@ export function tasksView(ctx) {
   const reload = debounce(() => load(null), 400);
 
   const render = frameBatch(() => {
-    clear(tbody).append(
+    fill(tbody, 
       ...order.map((id) => {
         const t = tasks.get(id);
         const a = lastAttempt.get(id);
@@ -77,7 +77,7 @@ export function tasksView(ctx) {
     table.hidden = order.length === 0;
     more.hidden = !nextToken;
     empty.hidden = !loaded || order.length > 0;
-    clear(empty).append(h('p', { text: 'No tasks yet. Create one through the task API, for example:' }), h('pre', {
+    fill(empty, h('p', { text: 'No tasks yet. Create one through the task API, for example:' }), h('pre', {
       class: 'mono',
       text: `curl -u key: -H 'Content-Type: application/json' \\\n  -d '{"callback_url":"${location.origin}/b/hook","instruction":"pick one","categories":["red","blue"]}' \\\n  ${location.origin}/v1/task/categorization`,
     }));
@@ -134,7 +134,7 @@ export function taskView(ctx, id) {
       const t = await api(base);
       renderTask(t);
     } catch (err) {
-      clear(summary).append(h('p', { class: 'warn', text: err.status === 404 ? 'No such task.' : err.message }));
+      fill(summary, h('p', { class: 'warn', text: err.status === 404 ? 'No such task.' : err.message }));
     }
   }
 
@@ -143,7 +143,7 @@ export function taskView(ctx, id) {
       const data = await api(`${base}/callbacks`);
       renderDeliveries((data && data.items) || []);
     } catch (err) {
-      clear(deliveries).append(h('p', { class: 'warn', text: err.message }));
+      fill(deliveries, h('p', { class: 'warn', text: err.message }));
     }
   }
   const refresh = debounce(() => {
@@ -173,7 +173,7 @@ export function taskView(ctx, id) {
     add('updated', formatTime(t.updated_at));
     if (t.completed_at) add('completed', formatTime(t.completed_at));
     if (t.customer_review_status) add('review', t.customer_review_status);
-    clear(summary).append(
+    fill(summary, 
       dl,
       h('div', { class: 'actions' }, t.callback_url ? h('button', { type: 'button', onclick: retryNow }, 'Send callback again') : null),
       h('details', {}, h('summary', { text: 'task JSON' }), h('pre', { class: 'mono body json', text: prettyJSON(JSON.stringify(t)) || '' })),
@@ -182,10 +182,10 @@ export function taskView(ctx, id) {
 
   function renderDeliveries(items) {
     if (!items.length) {
-      clear(deliveries).append(h('p', { class: 'muted', text: 'No callback yet: one is sent when the task completes (or errs, is audited or recalled).' }));
+      fill(deliveries, h('p', { class: 'muted', text: 'No callback yet: one is sent when the task completes (or errs, is audited or recalled).' }));
       return;
     }
-    clear(deliveries).append(...items.map(deliveryCard));
+    fill(deliveries, ...items.map(deliveryCard));
   }
 
   refresh();
