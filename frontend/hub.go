@@ -29,6 +29,9 @@ const (
 
 	// maxBinParam bounds the ?bin= filter; longer names are refused.
 	maxBinParam = 256
+	// closeGrace bounds the courtesy close frame, and how long Close lets a
+	// write that is blocked on a stalled subscriber go on.
+	closeGrace = time.Second
 )
 
 // Errors of the stream endpoint, mapped to statuses by errorStatus.
@@ -438,7 +441,7 @@ func (h *Hub) closeWith(c *client, code int, text string) {
 		code = websocket.CloseNormalClosure
 	}
 	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
-		time.Now().Add(h.writeWait()))
+		time.Now().Add(min(closeGrace, h.writeWait())))
 }
 
 // Close closes every subscriber (1001, going away), refuses new ones, and
@@ -453,6 +456,9 @@ func (h *Hub) Close(ctx context.Context) error {
 		h.cancel()
 		for c := range h.clients {
 			h.dropLocked(c, websocket.CloseGoingAway, "server shutting down")
+			// A write blocked on a subscriber that reads nothing ends now,
+			// not after WriteWait (net.Conn deadlines are goroutine-safe).
+			_ = c.conn.UnderlyingConn().SetWriteDeadline(time.Now().Add(closeGrace))
 		}
 	}
 	h.mu.Unlock()

@@ -502,6 +502,31 @@ func TestHubClose(t *testing.T) {
 	}
 }
 
+// Close does not wait WriteWait for a subscriber whose socket is full.
+func TestHubCloseWithStalledSubscriber(t *testing.T) {
+	h := &Hub{BufferSize: 8192, WriteWait: time.Minute, Logger: testLogger(t)}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/stream", h)
+	srv := MustServe(t, mux)
+	stalled := MustSubscribe(t, h, srv, "")
+	pad := strings.Repeat("x", 16<<10)
+	// 64 MiB: more than the socket buffers hold, less than the buffer.
+	for i := int64(1); i <= 4096; i++ {
+		m := captureEvent("a", i)
+		m.Data.(map[string]any)["pad"] = pad
+		h.Publish(m)
+	}
+	if h.Dropped() != 0 {
+		t.Fatalf("dropped: got %d, want 0 (the buffer holds every event)", h.Dropped())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatalf("close with a stalled subscriber: got %v, want nil well before WriteWait", err)
+	}
+	_ = stalled
+}
+
 func TestHubRefusesBadEvents(t *testing.T) {
 	h := &Hub{}
 	srv := MustServeHub(t, h)
