@@ -37,7 +37,12 @@ func (p *benchPublisher) Publish(ev Event) {
 // recorded) and, in the same run, a bare loop of the same POSTs at the same
 // concurrency. It reports deliveries/s, bare_posts/s and their ratio.
 func BenchmarkDelivery(b *testing.B) {
-	const concurrency = 8
+	for _, c := range []int{8, 32} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) { benchDelivery(b, c) })
+	}
+}
+
+func benchDelivery(b *testing.B, concurrency int) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -46,7 +51,7 @@ func BenchmarkDelivery(b *testing.B) {
 	defer receiver.Close()
 
 	pub := &benchPublisher{}
-	e := &Engine{Path: filepath.Join(b.TempDir(), "sender.db"), Events: pub, Workers: 32,
+	e := &Engine{Path: filepath.Join(b.TempDir(), "sender.db"), Events: pub, Workers: max(32, concurrency),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := e.Open(); err != nil {
 		b.Fatal(err)
