@@ -195,8 +195,8 @@ func (h *Hub) Publish(m Message) {
 		return
 	}
 
+	var slow []*client
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for c := range h.clients {
 		if c.sub.bin != "" && c.sub.bin != m.Bin {
 			continue
@@ -205,9 +205,13 @@ func (h *Hub) Publish(m Message) {
 		case c.send <- f:
 		default:
 			h.dropLocked(c, websocket.CloseTryAgainLater, "slow consumer: resume with since")
-			h.dropped.Add(1)
-			h.logger.Warn("slow subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin)
+			slow = append(slow, c)
 		}
+	}
+	h.mu.Unlock()
+	for _, c := range slow {
+		h.dropped.Add(1)
+		h.logger.Warn("slow subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "buffer", cap(c.send))
 	}
 }
 

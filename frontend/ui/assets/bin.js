@@ -81,7 +81,7 @@ export function binView(ctx, r) {
   function rowFor(c) {
     let li = rows.get(c.id);
     if (li) return li;
-    const label = c.kind === 'email' ? (c.email && c.email.subject) || c.path || '(e-mail)' : (c.path || '/') + (c.query ? '?' + c.query : '');
+    const label = c.kind === 'email' ? (c.email && c.email.subject) || c.subject || c.path || '(e-mail)' : (c.path || '/') + (c.query ? '?' + c.query : '');
     const reply = replyText(c.reply);
     li = h(
       'li',
