@@ -82,8 +82,13 @@ func TestCreateBadInput(t *testing.T) {
 			}
 		})
 	}
+	// An oversized body is refused before it is parsed.
+	status, out := call(t, "POST", api.URL+"/v1/task/generic", `{"params":{"x":"`+strings.Repeat("a", maxRequestBody)+`"}}`)
+	if status != http.StatusRequestEntityTooLarge || out["status_code"] != 413.0 {
+		t.Fatalf("oversized body: got %d %v, want 413", status, out)
+	}
 	// Without any callback target, a refused creation stores nothing.
-	status, out := call(t, "POST", api.URL+"/v1/task/categorization", map[string]any{"attachment_type": "text"})
+	status, out = call(t, "POST", api.URL+"/v1/task/categorization", map[string]any{"attachment_type": "text"})
 	if status != 400 || out["task_id"] != nil || !strings.Contains(out["error"].(string), "attachment") {
 		t.Fatalf("no target: got %d %v, want 400 naming attachment and no task_id", status, out)
 	}

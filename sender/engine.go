@@ -226,7 +226,7 @@ func (e *Engine) closeDBs() error {
 	return errors.Join(errs...)
 }
 
-// Policy returns the retry policy in force (valid after Open).
+// RetryPolicy returns the retry policy in force (valid after Open).
 func (e *Engine) RetryPolicy() Policy { return e.policy }
 
 // Now is the engine clock's current time.

@@ -234,6 +234,7 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		queued int64
 	)
 	err := e.write(ctx, func(tx querier) error {
+		t, event, queued = nil, "", 0
 		row, err := getTask(ctx, tx, id)
 		if err != nil {
 			return err

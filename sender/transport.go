@@ -74,14 +74,14 @@ type message struct {
 
 // Outcome is what one attempt saw.
 type Outcome struct {
-	OK           bool          // a 2xx (HTTP) or an accepted message (SMTP)
-	Final        bool          // do not retry (SMTP 5xx)
-	Status       int           // HTTP status or SMTP reply code; 0 if none
-	Error        string        // "" when OK
-	Class        string        // error class, "" when OK
-	Latency      time.Duration // real time from start to the end of the reply
-	ReplyHeaders [][2]string   // sorted by name
-	ReplyBody    []byte        // at most the first KiB
+	OK           bool          `json:"ok"`                    // a 2xx (HTTP) or an accepted message (SMTP)
+	Final        bool          `json:"final,omitempty"`       // do not retry (SMTP 5xx)
+	Status       int           `json:"status,omitempty"`      // HTTP status or SMTP reply code; 0 if none
+	Error        string        `json:"error,omitempty"`       // "" when OK
+	Class        string        `json:"error_class,omitempty"` // error class, "" when OK
+	Latency      time.Duration `json:"latency_ns"`            // real time from start to the end of the reply
+	ReplyHeaders [][2]string   `json:"reply_headers"`         // sorted by name
+	ReplyBody    []byte        `json:"reply_body"`            // at most the first KiB (base64 in JSON)
 }
 
 // transport sends callbacks over HTTP and SMTP.

@@ -6,8 +6,9 @@ import (
 )
 
 // writeOp is one unit of work for the writer: fn runs inside a transaction
-// shared with other ops (under its own savepoint), and done gets its result
-// once the transaction has committed.
+// shared with other ops, and done gets its result once the transaction has
+// committed. fn may run more than once (a batch that failed is retried op by
+// op), so it must reset whatever it reports through its closure.
 type writeOp struct {
 	ctx  context.Context
 	fn   func(tx querier) error
@@ -56,50 +57,43 @@ func (e *Engine) runWriter() {
 }
 
 func (e *Engine) commitBatch(batch []*writeOp) {
-	ctx := context.Background()
-	fail := func(err error) {
-		for _, op := range batch {
-			op.done <- err
-		}
-	}
-	tx, err := e.begin(ctx)
-	if err != nil {
-		fail(fmt.Errorf("begin write: %w", err))
-		return
-	}
-	defer tx.Rollback()
-	errs := make([]error, len(batch))
-	if len(batch) == 1 {
-		errs[0] = batch[0].fn(tx)
-		if errs[0] != nil {
-			tx.Rollback()
-			batch[0].done <- errs[0]
+	if len(batch) > 1 {
+		// Optimistically run the whole batch in one transaction; if any op
+		// fails, roll it all back and run each op on its own, so one op's
+		// failure never undoes another's work.
+		errs, err := e.runOps(batch)
+		if err == nil {
+			for i, op := range batch {
+				op.done <- errs[i]
+			}
 			return
 		}
-	} else {
-		for i, op := range batch {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-				fail(fmt.Errorf("savepoint: %w", err))
-				return
-			}
-			errs[i] = op.fn(tx)
-			if errs[i] != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
-					fail(fmt.Errorf("rollback to savepoint: %w", err))
-					return
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
-				fail(fmt.Errorf("release savepoint: %w", err))
-				return
-			}
+	}
+	for _, op := range batch {
+		errs, err := e.runOps([]*writeOp{op})
+		if err == nil {
+			err = errs[0]
+		}
+		op.done <- err
+	}
+}
+
+// runOps runs ops in one transaction and commits it if every op succeeded.
+// err is a failure of the transaction or of any op (then nothing is kept).
+func (e *Engine) runOps(ops []*writeOp) ([]error, error) {
+	tx, err := e.begin(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("begin write: %w", err)
+	}
+	defer tx.Rollback()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if errs[i] = op.fn(tx); errs[i] != nil {
+			return nil, errs[i]
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("commit: %w", err))
-		return
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	for i, op := range batch {
-		op.done <- errs[i]
-	}
+	return errs, nil
 }
