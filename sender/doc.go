@@ -11,4 +11,32 @@
 // The package imports no other callbin package: it could ship alone. The
 // process wires it with a *mux.Router (Engine.Register), an optional
 // Publisher for live events, and a Clock (NewScaledClock for --time-scale).
+//
+// # Behaviour worth knowing
+//
+//   - Task types: "categorization" (attachment_type, attachment, categories,
+//     optional allow_multiple; validated) and "generic" (any params). Any
+//     other type is refused as unknown. Type-specific fields may be sent at
+//     the top level of the request or inside "params"; both end up in params.
+//   - A refused creation (unknown type, bad params) answers 400 naming the
+//     field; if the request had a usable callback_url (or the profile has a
+//     default), a task in status "error" is stored, its id is added to the
+//     400 body as task_id, and an error callback is queued. A bad
+//     callback_url, a body that is not a JSON object, or a reused unique_id
+//     (409) store nothing and send nothing.
+//   - Every callback is a delivery row (task, event, target, payload,
+//     attempts, next attempt time, state). A scheduler sleeps until the next
+//     due time or a wake-up, claims due rows for free workers and records
+//     each attempt (counted) before it is sent: a crash mid-attempt counts
+//     it, and the next Open resumes the delivery at once (at-least-once, never
+//     more attempts than the policy allows).
+//   - All writes go through one writer goroutine that commits concurrent
+//     operations together (group commit) on the one write connection.
+//   - callback_succeeded describes the task's latest delivery: absent while
+//     it is undecided, true at its first 2xx (with callback_succeeded_at),
+//     false once it has failed for good (callback_succeeded_at null).
+//   - The retry after attempt n is due Delays[n-1] (± jitter) after attempt
+//     n ended; interrupted attempts are due again at once.
+//   - webhook-timestamp is wall-clock time even on a scaled clock, so
+//     receivers can verify signatures with their usual tolerance.
 package sender
