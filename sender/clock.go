@@ -58,12 +58,28 @@ func NewScaledClock(scale float64) (*ScaledClock, error) {
 	return &ScaledClock{Scale: scale, realStart: now, clockBase: now}, nil
 }
 
+// nowLocked returns the scaled time; a ScaledClock made without
+// NewScaledClock starts at its first use, and a Scale below 1 counts as 1.
+func (c *ScaledClock) nowLocked() time.Time {
+	if c.realStart.IsZero() {
+		c.realStart = time.Now()
+		c.clockBase = c.realStart
+	}
+	return c.clockBase.Add(time.Duration(float64(time.Since(c.realStart)) * c.scale()))
+}
+
+func (c *ScaledClock) scale() float64 {
+	if !(c.Scale >= 1) {
+		return 1
+	}
+	return c.Scale
+}
+
 // Now returns the scaled time.
 func (c *ScaledClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	elapsed := time.Since(c.realStart)
-	return c.clockBase.Add(time.Duration(float64(elapsed) * c.Scale))
+	return c.nowLocked()
 }
 
 // NewTimer fires after d of clock time, that is d/Scale of real time.
@@ -71,7 +87,7 @@ func (c *ScaledClock) NewTimer(d time.Duration) Timer {
 	if d < 0 {
 		d = 0
 	}
-	return realTimer{time.NewTimer(time.Duration(float64(d) / c.Scale))}
+	return realTimer{time.NewTimer(time.Duration(float64(d) / c.scale()))}
 }
 
 // Resume moves the clock forward to t if it is behind it, so that a scaled
@@ -80,8 +96,7 @@ func (c *ScaledClock) NewTimer(d time.Duration) Timer {
 func (c *ScaledClock) Resume(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.clockBase.Add(time.Duration(float64(time.Since(c.realStart)) * c.Scale))
-	if t.After(now) {
+	if now := c.nowLocked(); t.After(now) {
 		c.clockBase = c.clockBase.Add(t.Sub(now))
 	}
 }

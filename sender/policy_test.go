@@ -243,3 +243,41 @@ func TestSignatureMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+func TestScaledClock(t *testing.T) {
+	for _, bad := range []float64{0, 0.5, -1, 2e9} {
+		if _, err := NewScaledClock(bad); !errors.Is(err, ErrBadScale) {
+			t.Fatalf("NewScaledClock(%v): got %v, want ErrBadScale", bad, err)
+		}
+	}
+	c, err := NewScaledClock(3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := c.Now()
+	tm := c.NewTimer(time.Hour) // one real second
+	defer tm.Stop()
+	start := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	if d := c.Now().Sub(t0); d < 60*time.Second || d > 10*time.Minute {
+		t.Fatalf("after 20ms at 3600x: got %s of clock time, want about 72s", d)
+	}
+	select {
+	case <-tm.C():
+		t.Fatalf("timer for 1 clock hour fired after %s of real time, want about 1s", time.Since(start))
+	default:
+	}
+	ahead := c.Now().Add(48 * time.Hour)
+	c.Resume(ahead)
+	if got := c.Now(); got.Before(ahead) {
+		t.Fatalf("Resume: got %s, want at or after %s", got, ahead)
+	}
+	c.Resume(t0) // never backwards
+	if got := c.Now(); got.Before(ahead) {
+		t.Fatalf("Resume backwards: got %s, want at or after %s", got, ahead)
+	}
+	var zero ScaledClock // made without NewScaledClock: starts now, scale 1
+	if d := zero.Now().Sub(time.Now()); d > time.Second || d < -time.Second {
+		t.Fatalf("zero ScaledClock: got %s off the wall clock, want about 0", d)
+	}
+}
