@@ -324,15 +324,19 @@ func (s *Store) LastCaptureID(ctx context.Context) (int64, error) {
 // that captures never wait long behind it.
 const retentionChunk = 2000
 
-// DeleteBefore deletes every capture received before t and returns how many
+// oldest selects, among the oldest captures by id (parameter 1: how many),
+// those received before a time (parameter 2: unix ns). Ids grow with
+// time, so no index on the time is needed.
+const oldest = `SELECT id, bin_id FROM (SELECT id, bin_id, received_at FROM captures ORDER BY id LIMIT ?) WHERE received_at < ?`
+
+// DeleteBefore deletes the captures received before t and returns how many
 // went.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.write(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.Query(`SELECT bin_id, count(*) FROM (SELECT bin_id FROM captures
-				WHERE received_at < ? ORDER BY received_at LIMIT ?) GROUP BY bin_id`, t.UnixNano(), retentionChunk)
+			rows, err := tx.Query(`SELECT bin_id, count(*) FROM (`+oldest+`) GROUP BY bin_id`, retentionChunk, t.UnixNano())
 			if err != nil {
 				return err
 			}
@@ -349,8 +353,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			res, err := tx.Exec(`DELETE FROM captures WHERE id IN (SELECT id FROM captures
-				WHERE received_at < ? ORDER BY received_at LIMIT ?)`, t.UnixNano(), retentionChunk)
+			res, err := tx.Exec(`DELETE FROM captures WHERE id IN (SELECT id FROM (`+oldest+`))`, retentionChunk, t.UnixNano())
 			if err != nil {
 				return err
 			}

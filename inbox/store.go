@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ var migrationFS embed.FS
 type Store struct {
 	Path      string        // the SQLite file, e.g. callbin-data/inbox.db
 	MaxBatch  int           // captures committed in one transaction at most; default 512
+	Linger    time.Duration // under load, how long a batch may wait to fill; default 200µs, <0 for none
 	Retention time.Duration // when > 0, captures older than this are dropped
 	Events    Publisher     // may be nil; gets events after commit
 	Metrics   *Metrics      // may be nil
@@ -42,7 +44,9 @@ type Store struct {
 	gate   sync.RWMutex // held for reading while a request is queued
 	closed bool         // guarded by gate
 
-	binIDs map[string]int64 // writer goroutine only
+	binIDs map[string]int64     // writer goroutine only
+	stmts  map[int][2]*sql.Stmt // writer goroutine only: inserts of n captures and bodies
+	lastID int64                // writer goroutine only: the highest capture id handed out
 
 	bg       context.Context // background work; canceled by Close
 	cancelBg context.CancelFunc
@@ -72,6 +76,9 @@ func (s *Store) Open() error {
 	}
 	if s.MaxBatch <= 0 {
 		s.MaxBatch = 512
+	}
+	if s.Linger == 0 {
+		s.Linger = 200 * time.Microsecond
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -109,6 +116,18 @@ func (s *Store) Open() error {
 	s.quit = make(chan struct{})
 	s.changed = make(chan struct{})
 	s.binIDs = make(map[string]int64)
+	s.stmts = make(map[int][2]*sql.Stmt)
+	if err := s.prepareInserts(); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return fmt.Errorf("open %s: %w", s.Path, err)
+	}
+	// AUTOINCREMENT keeps the highest id ever used, deleted or not.
+	if err := s.wdb.QueryRow(`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'captures'), 0)`).Scan(&s.lastID); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return fmt.Errorf("open %s: %w", s.Path, err)
+	}
 	s.bg, s.cancelBg = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.writer()
@@ -231,6 +250,9 @@ func (s *Store) writer() {
 			caps = append(caps, req)
 		}
 	}
+	prev := 0 // size of the last batch
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		caps, ops = caps[:0], ops[:0]
 		select {
@@ -248,18 +270,46 @@ func (s *Store) writer() {
 				}
 			}
 		}
+		// Under load, the clients of the last batch are sending their next
+		// captures right now: wait a moment for them rather than commit the
+		// first few alone and make the rest wait a whole commit.
+		linger := time.Duration(0)
+		if prev >= lingerFrom && len(ops) == 0 {
+			linger = s.Linger
+		}
+		waiting := false
 	fill:
 		for len(caps) < s.MaxBatch {
 			select {
 			case req := <-s.reqs:
 				add(req)
+				continue
 			default:
+			}
+			if len(caps) >= prev || len(ops) > 0 || linger <= 0 {
+				break
+			}
+			if !waiting {
+				timer.Reset(linger)
+				waiting = true
+			}
+			select {
+			case req := <-s.reqs:
+				add(req)
+			case <-timer.C:
+				waiting = false
 				break fill
 			}
 		}
+		timer.Stop() // since Go 1.23 a stopped timer delivers nothing stale
+		prev = len(caps)
 		s.run(caps, ops)
 	}
 }
+
+// lingerFrom is the batch size from which the writer waits for the next
+// batch to fill.
+const lingerFrom = 8
 
 func (s *Store) run(caps, ops []*writeReq) {
 	if len(caps) > 0 {
@@ -300,22 +350,44 @@ type binTouch struct {
 	last  int64
 }
 
+const (
+	captureInsertCols = 16
+	captureInsert     = `INSERT INTO captures (id, bin_id, kind, method, path, query, proto, headers, size, truncated,
+		remote_addr, tls, received_at, read_ns, reply, email) VALUES `
+	bodyInsert = `INSERT INTO bodies (capture_id, body) VALUES `
+)
+
+// chunkSizes are the row counts of the multi-row INSERT statements the
+// writer prepares: a batch is cut into chunks of these sizes, so that one
+// statement carries many captures.
+var chunkSizes = []int{64, 16, 4, 1}
+
+// prepareInserts prepares, for each chunk size n, the statements that
+// insert n captures and n bodies at once.
+func (s *Store) prepareInserts() error {
+	for _, n := range chunkSizes {
+		row := "(" + strings.TrimSuffix(strings.Repeat("?,", captureInsertCols), ",") + ")"
+		caps, err := s.wdb.Prepare(captureInsert + strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		bodies, err := s.wdb.Prepare(bodyInsert + strings.TrimSuffix(strings.Repeat("(?,?),", n), ","))
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		s.stmts[n] = [2]*sql.Stmt{caps, bodies}
+	}
+	return nil
+}
+
 func (s *Store) commitCaptures(reqs []*writeReq) {
 	var created []string
 	err := s.inTx(func(tx *sql.Tx) error {
 		created = created[:0]
 		touched := make(map[int64]*binTouch, 1)
-		insCap, err := tx.Prepare(`INSERT INTO captures (bin_id, kind, method, path, query, proto, headers, size, truncated,
-			remote_addr, tls, received_at, read_ns, reply, email) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-		if err != nil {
-			return err
-		}
-		defer insCap.Close()
-		insBody, err := tx.Prepare(`INSERT INTO bodies (capture_id, body) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insBody.Close()
+		capArgs := make([]any, 0, captureInsertCols*len(reqs))
+		bodyArgs := make([]any, 0, 2*len(reqs))
+		id := s.lastID
 		for _, r := range reqs {
 			c := r.capture
 			binID, isNew, err := s.binID(tx, c.Bin, c.ReceivedAt)
@@ -329,21 +401,15 @@ func (s *Store) commitCaptures(reqs []*writeReq) {
 			if err != nil {
 				return err
 			}
-			res, err := insCap.Exec(binID, c.Kind, c.Method, c.Path, c.Query, c.Proto, row.headers, c.Size,
+			id++
+			c.ID = id
+			capArgs = append(capArgs, c.ID, binID, c.Kind, c.Method, c.Path, c.Query, c.Proto, row.headers, c.Size,
 				c.Truncated, c.RemoteAddr, c.TLS, c.ReceivedAt.UnixNano(), int64(c.ReadTime), row.reply, row.email)
-			if err != nil {
-				return fmt.Errorf("insert capture: %w", err)
-			}
-			if c.ID, err = res.LastInsertId(); err != nil {
-				return err
-			}
 			body := c.Body
 			if body == nil {
 				body = []byte{}
 			}
-			if _, err := insBody.Exec(c.ID, body); err != nil {
-				return fmt.Errorf("insert body: %w", err)
-			}
+			bodyArgs = append(bodyArgs, c.ID, body)
 			t := touched[binID]
 			if t == nil {
 				t = &binTouch{id: binID}
@@ -351,6 +417,23 @@ func (s *Store) commitCaptures(reqs []*writeReq) {
 			}
 			t.count++
 			t.last = max(t.last, c.ReceivedAt.UnixNano())
+		}
+		for done := 0; done < len(reqs); {
+			n := chunkSizes[len(chunkSizes)-1]
+			for _, size := range chunkSizes {
+				if size <= len(reqs)-done {
+					n = size
+					break
+				}
+			}
+			st := s.stmts[n]
+			if _, err := tx.Stmt(st[0]).Exec(capArgs[done*captureInsertCols : (done+n)*captureInsertCols]...); err != nil {
+				return fmt.Errorf("insert captures: %w", err)
+			}
+			if _, err := tx.Stmt(st[1]).Exec(bodyArgs[done*2 : (done+n)*2]...); err != nil {
+				return fmt.Errorf("insert bodies: %w", err)
+			}
+			done += n
 		}
 		for _, t := range touched {
 			if _, err := tx.Exec(`UPDATE bins SET capture_count = capture_count + ?,
@@ -364,8 +447,12 @@ func (s *Store) commitCaptures(reqs []*writeReq) {
 		// The transaction rolled back: ids handed out in it are void, and so
 		// are bins it created.
 		clear(s.binIDs)
+		for _, r := range reqs {
+			r.capture.ID = 0
+		}
 		err = fmt.Errorf("store capture: %w", err)
 	} else {
+		s.lastID = reqs[len(reqs)-1].capture.ID
 		s.notify()
 		for _, name := range created {
 			s.publish(binEvent(name, "created"))

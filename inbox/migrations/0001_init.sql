@@ -9,8 +9,10 @@ CREATE TABLE bins (
     last_capture_at INTEGER                    -- unix ns
 );
 
+-- Capture ids only ever grow (AUTOINCREMENT), even after deletes, so that a
+-- stream client can resume after an id.
 CREATE TABLE captures (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     bin_id      INTEGER NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
     kind        TEXT    NOT NULL,              -- http | email
     method      TEXT    NOT NULL,
@@ -28,7 +30,6 @@ CREATE TABLE captures (
     email       TEXT                           -- JSON of the parsed message, e-mail captures only
 );
 CREATE INDEX captures_bin_id ON captures(bin_id, id);
-CREATE INDEX captures_received_at ON captures(received_at);
 
 CREATE TABLE bodies (
     capture_id INTEGER PRIMARY KEY REFERENCES captures(id) ON DELETE CASCADE,
