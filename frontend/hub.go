@@ -27,6 +27,9 @@ const (
 	DefaultWriteWait    = 10 * time.Second
 	DefaultReadLimit    = 1024
 
+	// defaultQueue is how many published events may wait for the fan-out.
+	defaultQueue = 8192
+
 	// maxBinParam bounds the ?bin= filter; longer names are refused.
 	maxBinParam = 256
 	// closeGrace bounds the courtesy close frame, and how long Close lets a
@@ -93,12 +96,16 @@ type Hub struct {
 	// component=hub added.
 	Logger *slog.Logger
 
-	once    sync.Once
-	logger  *slog.Logger
-	ctx     context.Context // canceled by Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // every pump goroutine
-	dropped atomic.Int64
+	once       sync.Once
+	logger     *slog.Logger
+	ctx        context.Context // canceled by Close
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // the fan-out and every pump goroutine
+	queue      chan *frame    // Publish -> fan-out
+	queueSize  int            // tests shrink it; 0 is defaultQueue
+	active     atomic.Int64   // len(clients), read without the lock
+	overflowed atomic.Bool    // an event was lost: every subscriber must resume
+	dropped    atomic.Int64
 
 	mu      sync.Mutex
 	closed  bool
@@ -119,6 +126,7 @@ type client struct {
 
 // frame is one published message, marshalled once for every subscriber.
 type frame struct {
+	bin  string
 	id   int64
 	data []byte
 }
@@ -139,6 +147,9 @@ func (h *Hub) init() {
 		h.logger = logger.With("component", "hub")
 		h.ctx, h.cancel = context.WithCancel(context.Background())
 		h.clients = make(map[*client]struct{})
+		h.queue = make(chan *frame, positive(h.queueSize, defaultQueue))
+		h.wg.Add(1)
+		go h.fanOut()
 	})
 }
 
@@ -173,32 +184,61 @@ func (h *Hub) Clients() int {
 	return len(h.clients)
 }
 
-// Dropped returns how many subscribers were dropped for being too slow.
+// Dropped returns how many subscribers were dropped for falling behind.
 func (h *Hub) Dropped() int64 { return h.dropped.Load() }
 
-// Publish sends m to every subscriber that wants it. It marshals m.Data once
-// and never blocks: a subscriber whose buffer is full is dropped. An event
-// that does not marshal to a JSON object with a "type" is logged and not
-// sent. Publish after Close does nothing.
+// Publish sends m to every subscriber that wants it. It marshals m.Data once,
+// in the caller, and hands the result to the hub's fan-out goroutine, so its
+// cost does not grow with the subscribers and no subscriber can slow it: it
+// never blocks. A subscriber whose buffer is full is dropped (1013) and
+// resumes with ?since=; if the fan-out itself falls behind by its whole
+// queue, the event is lost and every subscriber is dropped so that each
+// resumes. An event that does not marshal to a JSON object with a "type" is
+// logged and not sent. Publish with no subscriber, or after Close, does
+// nothing.
 func (h *Hub) Publish(m Message) {
 	h.init()
-	h.mu.Lock()
-	idle := len(h.clients) == 0
-	h.mu.Unlock()
-	if idle {
+	if h.active.Load() == 0 {
 		return
 	}
-
 	f, err := newFrame(m)
 	if err != nil {
 		h.logger.Error("event not published", "bin", m.Bin, "id", m.ID, "err", err)
 		return
 	}
+	select {
+	case h.queue <- f:
+	default:
+		if !h.overflowed.Swap(true) {
+			h.logger.Error("event fan-out behind: dropping every subscriber", "queue", cap(h.queue), "bin", m.Bin, "id", m.ID)
+		}
+	}
+}
 
+// fanOut hands each published frame to the subscribers that want it.
+func (h *Hub) fanOut() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case f := <-h.queue:
+			h.deliver(f)
+		}
+	}
+}
+
+func (h *Hub) deliver(f *frame) {
 	var slow []*client
 	h.mu.Lock()
+	if h.overflowed.Swap(false) {
+		for c := range h.clients {
+			h.dropLocked(c, websocket.CloseTryAgainLater, "events lost: resume with since")
+			slow = append(slow, c)
+		}
+	}
 	for c := range h.clients {
-		if c.sub.bin != "" && c.sub.bin != m.Bin {
+		if c.sub.bin != "" && c.sub.bin != f.bin {
 			continue
 		}
 		select {
@@ -211,7 +251,7 @@ func (h *Hub) Publish(m Message) {
 	h.mu.Unlock()
 	for _, c := range slow {
 		h.dropped.Add(1)
-		h.logger.Warn("slow subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "buffer", cap(c.send))
+		h.logger.Warn("subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "buffer", cap(c.send))
 	}
 }
 
@@ -225,7 +265,7 @@ func newFrame(m Message) (*frame, error) {
 	if typ, ok := eventType(data); !ok || typ == "" {
 		return nil, fmt.Errorf("%w: %.40s... is not a JSON object with a string \"type\"", ErrBadEvent, data)
 	}
-	return &frame{id: m.ID, data: data}, nil
+	return &frame{bin: m.Bin, id: m.ID, data: data}, nil
 }
 
 // dropLocked removes c from the hub and closes its send buffer; the write
@@ -238,6 +278,7 @@ func (h *Hub) dropLocked(c *client, code int, text string) {
 	c.gone = true
 	c.closeCode, c.closeText = code, text
 	delete(h.clients, c)
+	h.active.Store(int64(len(h.clients)))
 	close(c.send)
 }
 
@@ -305,6 +346,7 @@ func (h *Hub) add(c *client) bool {
 		return false
 	}
 	h.clients[c] = struct{}{}
+	h.active.Store(int64(len(h.clients)))
 	h.wg.Add(2)
 	return true
 }
@@ -448,8 +490,9 @@ func (h *Hub) closeWith(c *client, code int, text string) {
 		time.Now().Add(min(closeGrace, h.writeWait())))
 }
 
-// Close closes every subscriber (1001, going away), refuses new ones, and
-// waits until every connection goroutine has ended or ctx is done. It may be
+// Close closes every subscriber (1001, going away), refuses new ones, stops
+// the fan-out, and waits until every goroutine of the hub has ended or ctx
+// is done. It may be
 // called more than once, e.g. from http.Server.RegisterOnShutdown and again
 // before the stores the Backlog reads are closed.
 func (h *Hub) Close(ctx context.Context) error {

@@ -502,6 +502,47 @@ func TestHubClose(t *testing.T) {
 	}
 }
 
+// When the fan-out falls a whole queue behind, Publish still returns at
+// once, and every subscriber is told to resume rather than silently missing
+// the lost event.
+func TestHubFanOutOverflow(t *testing.T) {
+	h := &Hub{queueSize: 4}
+	srv := MustServeHub(t, h)
+	a := MustSubscribe(t, h, srv, "")
+	b := MustSubscribe(t, h, srv, "bin=x")
+
+	h.mu.Lock() // the fan-out stalls on its next delivery
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= 20; i++ {
+			h.Publish(captureEvent("x", i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.mu.Unlock()
+		t.Fatal("Publish blocked while the fan-out was stalled")
+	}
+	h.mu.Unlock()
+
+	for name, conn := range map[string]*websocket.Conn{"all": a, "bin=x": b} {
+		if got := closeCode(readUntilClose(t, conn)); got != websocket.CloseTryAgainLater {
+			t.Errorf("%s: got close code %d, want %d", name, got, websocket.CloseTryAgainLater)
+		}
+	}
+	if got := h.Dropped(); got != 2 {
+		t.Errorf("dropped: got %d, want 2", got)
+	}
+	// New subscribers get events again.
+	c := MustSubscribe(t, h, srv, "")
+	h.Publish(captureEvent("x", 21))
+	if ev := readEvent(t, c); ev.id() != 21 {
+		t.Errorf("after the overflow: got %v, want capture 21", ev)
+	}
+}
+
 // Close does not wait WriteWait for a subscriber whose socket is full.
 func TestHubCloseWithStalledSubscriber(t *testing.T) {
 	h := &Hub{BufferSize: 8192, WriteWait: time.Minute, Logger: testLogger(t)}
