@@ -153,9 +153,17 @@ func (h *Handler) createBin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, h.Logger, err)
 		return
 	}
+	var stored []byte
 	if len(req.Scenario) > 0 && string(req.Scenario) != "null" {
-		WriteError(w, h.Logger, errorf(ErrInvalid, "scenario: bins answer with the default reply until scenarios are supported"))
-		return
+		script, err := ParseScript(req.Scenario)
+		if err != nil {
+			WriteError(w, h.Logger, err)
+			return
+		}
+		if stored, err = json.Marshal(script); err != nil {
+			WriteError(w, h.Logger, err)
+			return
+		}
 	}
 	name := req.Name
 	if name == "" {
@@ -166,10 +174,11 @@ func (h *Handler) createBin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, h.Logger, err)
 		return
 	}
-	if err := h.Store.CreateBin(r.Context(), name, nil, h.now()); err != nil {
+	if err := h.Store.CreateBin(r.Context(), name, stored, h.now()); err != nil {
 		WriteError(w, h.Logger, err)
 		return
 	}
+	h.Scripts.Forget(name) // load the new script on first use
 	b, err := h.Store.FindBin(r.Context(), name)
 	if err != nil {
 		WriteError(w, h.Logger, err)
@@ -207,6 +216,7 @@ func (h *Handler) deleteBin(w http.ResponseWriter, r *http.Request) {
 	name, err := binVar(r)
 	if err == nil {
 		err = h.Store.DeleteBin(r.Context(), name)
+		h.Scripts.Forget(name)
 	}
 	if err != nil {
 		WriteError(w, h.Logger, err)

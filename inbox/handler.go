@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/callbin/callbin/scenarios"
 )
 
 // DefaultMaxBody is the default limit of a captured body.
@@ -22,8 +24,9 @@ const DefaultMaxBody = 10 << 20
 // must use RecordingListener and ConnContext.
 type Handler struct {
 	Store       *Store
-	MaxBody     int64  // body bytes kept per capture; default DefaultMaxBody
-	EmailDomain string // the domain shown in a bin's e-mail address; default "callbin.local"
+	Scripts     *Scripts // decides replies; Register makes one when nil
+	MaxBody     int64    // body bytes kept per capture; default DefaultMaxBody
+	EmailDomain string   // the domain shown in a bin's e-mail address; default "callbin.local"
 	Metrics     *Metrics
 	Logger      *slog.Logger
 	Client      *http.Client // for replays; default: 10 s timeout, redirects not followed
@@ -49,6 +52,9 @@ func (h *Handler) maxBody() int64 {
 func (h *Handler) Register(r *mux.Router) {
 	if h.Logger == nil {
 		h.Logger = slog.New(slog.DiscardHandler)
+	}
+	if h.Scripts == nil {
+		h.Scripts = &Scripts{Store: h.Store}
 	}
 	if h.EmailDomain == "" {
 		h.EmailDomain = "callbin.local"
@@ -76,6 +82,9 @@ func (h *Handler) Register(r *mux.Router) {
 	r.HandleFunc(bins+"/{bin}/captures/{id}/raw", h.rawCapture).Methods(http.MethodGet)
 	r.HandleFunc(bins+"/{bin}/captures/{id}/replay", h.replay).Methods(http.MethodPost)
 	r.HandleFunc(bins+"/{bin}/export.har", h.exportHAR).Methods(http.MethodGet)
+	r.HandleFunc(bins+"/{bin}/scenario", h.putScenario).Methods(http.MethodPut)
+	r.HandleFunc(bins+"/{bin}/scenario", h.deleteScenario).Methods(http.MethodDelete)
+	r.HandleFunc(bins+"/{bin}/scenario/reset", h.resetScenario).Methods(http.MethodPost)
 }
 
 // splitBinPath takes the bin name out of an escaped capture path
@@ -129,14 +138,27 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	c.Body, c.Size = body, int64(len(body))
 
 	status := http.StatusOK
+	rep := scenarios.Reply{Default: true, Step: -1}
 	switch {
 	case readErr != nil:
 		// The client went away or stalled mid-body: keep what came.
 		c.Truncated, status = true, http.StatusBadRequest
-	case c.Truncated:
-		status = http.StatusRequestEntityTooLarge
+	default:
+		if c.Truncated {
+			status = http.StatusRequestEntityTooLarge
+		}
+		if rep, err = h.Scripts.Next(r.Context(), bin); err != nil {
+			WriteError(w, h.Logger, fmt.Errorf("capture not stored: %w", err))
+			return
+		}
+		if !rep.Default && rep.Status != 0 {
+			status = rep.Status
+		}
 	}
-	c.Reply = Reply{Status: status}
+	c.Reply = Reply{Status: status, Fault: string(rep.Fault)}
+	if rep.Fault.NoStatus() {
+		c.Reply.Status = 0
+	}
 
 	if err := h.Store.Add(r.Context(), c); err != nil {
 		WriteError(w, h.Logger, fmt.Errorf("capture not stored: %w", err))
@@ -151,6 +173,10 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		m.CaptureLatency.Observe(time.Since(start).Seconds())
 	}
 
+	if !rep.Default || rep.Delay > 0 || rep.Fault != scenarios.FaultNone {
+		h.scripted(w, r, c, rep)
+		return
+	}
 	w.Header().Set("Callbin-Capture-Id", strconv.FormatInt(c.ID, 10))
 	switch status {
 	case http.StatusOK:

@@ -123,6 +123,11 @@ func (f Fault) Valid() bool {
 	return false
 }
 
+// NoStatus reports whether the fault means that no HTTP status line is
+// sent: the connection is reset, closed or left hanging, or gets bytes that
+// are not HTTP.
+func (f Fault) NoStatus() bool { return f.noReply() || f == FaultGarbage }
+
 // noReply reports whether the fault means that no HTTP reply is sent at all.
 func (f Fault) noReply() bool {
 	return f == FaultReset || f == FaultClose || f == FaultHang
