@@ -225,6 +225,33 @@ func TestBrowserUI(t *testing.T) {
 		waitConnected(t, ctx)
 	})
 
+	t.Run("create and delete a bin", func(t *testing.T) {
+		open(t, ctx, srv.URL+"/bins", `form.inline-form input[name=name]`)
+		do(t, ctx,
+			chromedp.SetValue(chromedp.CSS(`form.inline-form input[name=name]`), "fresh"),
+			chromedp.Click(chromedp.CSS(`form.inline-form button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.bin-page .bin-url`)),
+		)
+		if got := eval[string](t, ctx, `location.pathname`); got != "/bins/fresh" {
+			t.Errorf("after create: got %q, want /bins/fresh", got)
+		}
+		if got := text(t, ctx, `.bin-page h1`); got != "bin fresh" {
+			t.Errorf("heading: got %q, want bin fresh", got)
+		}
+		open(t, ctx, srv.URL+"/bins", `tr[data-bin="fresh"]`)
+		do(t, ctx,
+			chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+			chromedp.Click(chromedp.CSS(`tr[data-bin="fresh"] button.danger`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`tr[data-bin="fresh"]`)),
+		)
+		api.mu.Lock()
+		_, still := api.bins["fresh"]
+		api.mu.Unlock()
+		if still {
+			t.Errorf("bin fresh: still on the server after Delete")
+		}
+	})
+
 	t.Run("capture arrives live", func(t *testing.T) {
 		open(t, ctx, srv.URL+"/bins/hook", row(mailID))
 		waitConnected(t, ctx)
@@ -355,6 +382,8 @@ func TestBrowserUI(t *testing.T) {
 	t.Run("reconnect fills the gap", func(t *testing.T) {
 		open(t, ctx, srv.URL+"/bins/hook", `ul.captures li`)
 		waitConnected(t, ctx)
+		// Pages left behind (back/forward cache included) hold no stream.
+		waitFor(t, "one subscriber", func() bool { return api.hub.Clients() == 1 })
 		last := api.addCapture(map[string]any{"bin": "hook", "method": "POST", "path": "/b/hook/before", "headers": [][]string{}, "body": "x", "size": 1, "remote_addr": "127.0.0.1:1"})
 		visible(t, ctx, row(last))
 		do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__states = []; new MutationObserver(() => window.__states.push(document.getElementById('conn').textContent)).observe(document.getElementById('conn'), {childList: true, characterData: true, subtree: true})`))

@@ -285,7 +285,10 @@ func (h *Hub) dropLocked(c *client, code int, text string) {
 // ServeHTTP upgrades GET /api/v1/stream?bin=NAME&since=ID to a websocket and
 // streams events to it until either side closes. With since, the capture
 // events after that id are sent first (through Backlog), then live events,
-// without gaps or duplicates.
+// without gaps or duplicates. Other query parameters are ignored: with
+// --auth-token the middleware in front must accept ?access_token=, since a
+// browser cannot set headers on a websocket. Refusals are JSON errors: 400
+// (bad bin or since, not a websocket), 403 (another origin), 405, 503 (closed).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.init()
 	if r.Method != http.MethodGet {

@@ -133,5 +133,12 @@ const stream = new Stream({
 });
 ctx.stream = stream;
 
+// A page in the back/forward cache keeps no stream open; it resumes when
+// it is shown again.
+window.addEventListener('pagehide', () => stream.stop());
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) stream.restart();
+});
+
 render();
 stream.start();

@@ -205,7 +205,7 @@ export function binView(ctx, r) {
       fill(detailPane, h('div', { class: 'empty' }, h('p', { text: 'Select a capture to see its headers, body and reply.' })));
       return;
     }
-    detail = captureDetail(ctx, name, selected, bin);
+    detail = captureDetail(ctx, name, selected);
     fill(detailPane, detail.el);
   }
 

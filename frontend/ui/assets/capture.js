@@ -18,7 +18,7 @@ import {
 
 const hexLimit = 64 * 1024;
 
-export function captureDetail(ctx, binName, id, bin) {
+export function captureDetail(ctx, binName, id) {
   const url = `/api/v1/bins/${encodeURIComponent(binName)}/captures/${encodeURIComponent(id)}`;
   const el = h('article', { class: 'capture', dataset: { id: String(id) } }, h('p', { class: 'muted', text: 'Loading…' }));
   const ac = new AbortController();
@@ -110,7 +110,6 @@ export function captureDetail(ctx, binName, id, bin) {
       input,
       h('button', { type: 'submit' }, 'Replay'),
     );
-    if (bin && bin.url) input.value = bin.url;
     return h('div', { class: 'replay-box' }, form, result);
   }
 

@@ -24,6 +24,22 @@ export class Stream {
     this.connect();
   }
 
+  // stop closes the stream without reconnecting: the page is going away
+  // or into the back/forward cache, where it must not hold a subscriber.
+  stop() {
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, 'page hidden');
+  }
+
+  // restart connects again after stop, resuming where the page left off.
+  restart() {
+    this.stop();
+    this.attempt = 0;
+    this.connect();
+  }
+
   connect() {
     clearTimeout(this.timer);
     const params = {};
