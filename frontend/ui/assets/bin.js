@@ -266,7 +266,15 @@ export function binView(ctx, r) {
         else add(ev, true);
         renderList();
       } else if (ev.type === 'bin' && ev.name === name) {
-        if (ev.action === 'deleted') {
+        if (ev.action === 'cleared') {
+          items = [];
+          byId.clear();
+          rows.clear();
+          next = null;
+          if (bin) bin.capture_count = 0;
+          renderList();
+          reloadBin();
+        } else if (ev.action === 'deleted') {
           items = [];
           byId.clear();
           rows.clear();
