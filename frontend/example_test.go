@@ -18,7 +18,7 @@ func Example() {
 	hub := &frontend.Hub{
 		// Resume: the capture events after since, ascending, from the store.
 		Backlog: func(ctx context.Context, bin string, since int64, limit int) ([]frontend.Message, error) {
-			return nil, nil // e.g. inbox's FindCaptures(ctx, CaptureFilter{Bin: bin, AfterID: since, Limit: limit}) mapped to CaptureEvent.Message()
+			return nil, nil // e.g. the store's captures with id > since (oldest first), each as inbox.CaptureEvent(c)
 		},
 	}
 	requireToken := func(token string, next http.Handler) http.Handler {
@@ -41,11 +41,13 @@ func Example() {
 	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: r}
 	srv.RegisterOnShutdown(func() { _ = hub.Close(context.Background()) })
 
-	// After inbox commits capture 42 of bin "hook":
-	hub.Publish(frontend.CaptureEvent{
-		Bin: "hook", ID: 42, Kind: "http", Method: "POST", Path: "/b/hook/orders",
-		Size: 17, ReceivedAt: time.Now(), Reply: map[string]int{"status": 200},
-	}.Message())
+	// After inbox commits capture 42 of bin "hook". inbox.Event and
+	// sender.Event marshal to these shapes already: cmd passes them as Data,
+	// with Bin and ID from inbox.Event (sender events have neither).
+	hub.Publish(frontend.Message{Bin: "hook", ID: 42, Data: map[string]any{
+		"type": "capture", "bin": "hook", "id": 42, "kind": "http", "method": "POST",
+		"path": "/b/hook/orders", "size": 17, "received_at": time.Now(), "reply": map[string]int{"status": 200},
+	}})
 
 	// On shutdown: srv.Shutdown(ctx), then wait for the hub's connections,
 	// then close the stores.

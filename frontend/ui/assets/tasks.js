@@ -12,6 +12,10 @@ function callbackState(t) {
   return h('span', { class: 'reply r-none', text: 'pending' });
 }
 
+function latency(ms) {
+  return ms == null ? '' : `${Math.round(ms * 10) / 10} ms`;
+}
+
 function attemptLabel(a) {
   if (a.error) return `error: ${a.error}`;
   return a.status ? String(a.status) : '';
@@ -254,7 +258,7 @@ export function timelineSVG(attempts, next) {
   let lastLabel = -Infinity;
   for (const p of lay.points) {
     const a = p.attempt;
-    const tip = `attempt ${p.n} · ${attemptLabel(a) || 'no status'}${a.latency_ms != null ? ` · ${a.latency_ms} ms` : ''} · ${formatTime(a.at)} (+${formatDuration(p.ms)})`;
+    const tip = `attempt ${p.n} · ${attemptLabel(a) || 'no status'}${a.latency_ms != null ? ` · ${latency(a.latency_ms)}` : ''} · ${formatTime(a.at)} (+${formatDuration(p.ms)})`;
     svg.append(s('circle', { class: `dot ${p.ok ? 'ok' : 'fail'}`, cx: p.x, cy: y, r: 6, dataset: { n: String(p.n) } }, s('title', { text: tip })));
     if (p.x - lastLabel >= 16) {
       svg.append(s('text', { class: 'dot-label', x: p.x, y: y - 12, 'text-anchor': 'middle', text: String(p.n) }));
@@ -282,7 +286,7 @@ function attemptsTable(attempts) {
           h('td', { text: formatTime(a.at) }),
           h('td', { class: 'mono', text: a.url || '' }),
           h('td', {}, h('span', { class: `reply r-${attemptOK(a) ? 'ok' : 'fail'}`, text: attemptLabel(a) || '—' })),
-          h('td', { class: 'num', text: a.latency_ms != null ? `${a.latency_ms} ms` : '' }),
+          h('td', { class: 'num', text: latency(a.latency_ms) }),
         ),
       ),
     ),
