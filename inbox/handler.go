@@ -66,9 +66,6 @@ func (h *Handler) Register(r *mux.Router) {
 		}
 	}
 	r.PathPrefix("/b/").HandlerFunc(h.capture)
-	r.Handle("/b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, h.Logger, errorf(ErrInvalid, "a capture URL names a bin: /b/{bin}"))
-	}))
 
 	const bins = "/api/v1/bins"
 	r.HandleFunc(bins, h.createBin).Methods(http.MethodPost)

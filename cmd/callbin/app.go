@@ -61,8 +61,15 @@ type Main struct {
 	LogFormat string
 	Stderr    io.Writer
 
-	Logger *slog.Logger
-	Store  *inbox.Store
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request head (slowloris); the body has ReadTimeout.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+
+	Logger  *slog.Logger
+	Store   *inbox.Store
+	Scripts *inbox.Scripts
+	Router  *mux.Router
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -79,6 +86,9 @@ func NewMain() *Main {
 		MaxBody:   inbox.DefaultMaxBody,
 		LogFormat: "text",
 		Stderr:    os.Stderr,
+
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
 	}
 }
 
@@ -216,13 +226,16 @@ func (m *Main) Open() error {
 		return err
 	}
 
+	m.Scripts = &inbox.Scripts{Store: m.Store, Seed: time.Now().UnixNano()}
 	r := mux.NewRouter()
+	m.Router = r
 	r.SkipClean(true)
 	r.UseEncodedPath()
 	r.NotFoundHandler = http.HandlerFunc(inbox.NotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(inbox.MethodNotAllowed)
 	h := &inbox.Handler{
 		Store:   m.Store,
+		Scripts: m.Scripts,
 		MaxBody: m.MaxBody,
 		Metrics: metrics,
 		Logger:  log.With("component", "inbox"),
@@ -247,8 +260,8 @@ func (m *Main) Open() error {
 	m.httpLn = ln
 	m.httpSrv = &http.Server{
 		Handler:           m.authenticate(r),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: m.ReadHeaderTimeout,
+		ReadTimeout:       m.ReadTimeout,
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,

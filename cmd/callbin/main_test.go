@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// MustRun opens a callbin on free loopback ports with its data in a fresh
+// folder, configured by args, and closes it at the end of the test.
+func MustRun(tb testing.TB, args ...string) *Main {
+	tb.Helper()
+	m := NewMain()
+	m.Stderr = io.Discard
+	args = append([]string{"-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", filepath.Join(tb.TempDir(), "data")}, args...)
+	if err := m.ParseFlags(args, func(string) string { return "" }); err != nil {
+		tb.Fatal(err)
+	}
+	if err := m.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			tb.Error(err)
+		}
+	})
+	return m
+}
+
+func get(tb testing.TB, url string, headers ...string) (int, []byte) {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"CALLBIN_HTTP": "127.0.0.1:9999", "CALLBIN_MAX_BODY": "1MiB", "CALLBIN_RETENTION": "1h"}
+	m := NewMain()
+	if err := m.ParseFlags([]string{"-http", "127.0.0.1:7777"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if m.HTTPAddr != "127.0.0.1:7777" || m.MaxBody != 1<<20 || m.Retention != time.Hour {
+		t.Errorf("got http %s max-body %d retention %s", m.HTTPAddr, m.MaxBody, m.Retention)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-max-body", "lots"}, nil, "max-body"},
+		{[]string{"-max-body", "0"}, nil, "max-body"},
+		{[]string{"-log-format", "xml"}, nil, "log-format"},
+		{[]string{"-retention", "-1h"}, nil, "retention"},
+		{[]string{"-nope"}, nil, "nope"},
+		{[]string{"stray"}, nil, "stray"},
+		{nil, map[string]string{"CALLBIN_MAX_BODY": "-5"}, "CALLBIN_MAX_BODY"},
+	} {
+		err := NewMain().ParseFlags(tt.args, func(k string) string { return tt.env[k] })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v %v: got %v, want an error naming %s", tt.args, tt.env, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{{"1048576", 1 << 20}, {"512KiB", 512 << 10}, {"10MiB", 10 << 20}, {"1GB", 1e9}, {"2 MiB", 2 << 20}} {
+		if got, err := parseSize(tt.in); err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	m := NewMain()
+	m.Stderr = io.Discard
+	if err := m.ParseFlags([]string{"-http", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.httpLn == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, body := get(t, m.HTTPURL()+"/healthz"); status != 200 {
+		t.Fatalf("healthz: got %d %s", status, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+func TestBusyPortIsAnError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	m := NewMain()
+	m.Stderr = io.Discard
+	m.ParseFlags([]string{"-http", ln.Addr().String(), "-data", t.TempDir()}, func(string) string { return "" })
+	if err := m.Open(); err == nil {
+		m.Close(context.Background())
+		t.Fatal("got no error on a busy port")
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	m := MustRun(t)
+	base := m.HTTPURL()
+	resp, err := http.Post(base+"/b/e2e/hook?x=1", "application/json", strings.NewReader(`{"hello":"world"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("capture: got %d", resp.StatusCode)
+	}
+	status, body := get(t, base+"/api/v1/bins/e2e/captures")
+	if status != 200 || !strings.Contains(string(body), `"path":"/b/e2e/hook"`) {
+		t.Errorf("captures: got %d %s", status, body)
+	}
+	status, body = get(t, base+"/metrics")
+	if status != 200 || !regexp.MustCompile(`callbin_captures_total\{kind="http"\} 1\b`).Match(body) ||
+		!strings.Contains(string(body), "callbin_capture_duration_seconds_bucket") ||
+		!strings.Contains(string(body), "callbin_capture_batch_size_bucket") {
+		t.Errorf("metrics: got %d, want the capture counter at 1 and both histograms", status)
+	}
+	for _, path := range []string{"/nope", "/api/v1/nope", "/api/v1/bins/e2e/captures/1/nope"} {
+		status, body = get(t, base+path)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if json.Unmarshal(body, &e) != nil || status != 404 || e.Error.Code != "not_found" {
+			t.Errorf("%s: got %d %s, want a JSON 404", path, status, body)
+		}
+	}
+}
+
+func TestAuthToken(t *testing.T) {
+	m := MustRun(t, "-auth-token", "s3cret")
+	base := m.HTTPURL()
+	for _, tt := range []struct {
+		path    string
+		headers []string
+		want    int
+	}{
+		{"/api/v1/bins", nil, 401},
+		{"/api/v1/bins", []string{"Authorization", "Bearer wrong"}, 401},
+		{"/api/v1/bins", []string{"Authorization", "Bearer s3cret"}, 200},
+		{"/api/v1/bins?access_token=s3cret", nil, 200},
+		{"/metrics", nil, 401},
+		{"/api/openapi.json", nil, 401},
+		{"/%2e%2e/api/v1/bins", nil, 401},
+		{"/healthz", nil, 200},
+		{"/b/open", nil, 200}, // capture endpoints stay open
+	} {
+		if status, body := get(t, base+tt.path, tt.headers...); status != tt.want {
+			t.Errorf("%s %v: got %d %s, want %d", tt.path, tt.headers, status, body, tt.want)
+		}
+	}
+}
+
+// A client that sends its request head slowly (slowloris) is cut off.
+func TestSlowClientIsCutOff(t *testing.T) {
+	m := NewMain()
+	m.Stderr = io.Discard
+	m.ParseFlags([]string{"-http", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" })
+	m.ReadHeaderTimeout = 300 * time.Millisecond
+	if err := m.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	conn, err := net.Dial("tcp", strings.TrimPrefix(m.HTTPURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /b/slow HTTP/1.1\r\nHost: x\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break
+		}
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("the connection stayed open %s, want it closed after the head timeout", el)
+	}
+	// The server still serves others.
+	if status, _ := get(t, m.HTTPURL()+"/healthz"); status != 200 {
+		t.Errorf("healthz after a slow client: got %d", status)
+	}
+}
+
+// Every route the router serves is described in /api/openapi.json, with
+// its methods.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	m := MustRun(t)
+	status, body := get(t, m.HTTPURL()+"/api/openapi.json")
+	if status != 200 {
+		t.Fatalf("got %d", status)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("got openapi %q, want 3.x", doc.OpenAPI)
+	}
+	routes := 0
+	err := m.Router.Walk(func(route *mux.Route, router *mux.Router, ancestors []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		methods, err := route.GetMethods()
+		if err != nil {
+			methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+		}
+		paths := []string{tpl}
+		if tpl == "/b/" { // the capture prefix: /b/{bin} and /b/{bin}/{path}
+			paths = []string{"/b/{bin}", "/b/{bin}/{path}"}
+		}
+		for _, p := range paths {
+			for _, method := range methods {
+				routes++
+				if _, ok := doc.Paths[p][strings.ToLower(method)]; !ok {
+					t.Errorf("route %s %s is missing from the OpenAPI document", method, p)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if routes < 20 {
+		t.Errorf("walked %d routes, want the whole API", routes)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var stderr bytes.Buffer
+	m := NewMain()
+	m.Stderr = &stderr
+	if err := m.ParseFlags([]string{"-help"}, func(string) string { return "" }); err != errHelp {
+		t.Fatalf("got %v, want errHelp", err)
+	}
+	for _, want := range []string{"-http", "-data", "-max-body", "-auth-token", "CALLBIN_"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("help does not mention %s:\n%s", want, stderr.String())
+		}
+	}
+	if Version() == "" {
+		t.Error("empty version")
+	}
+}
