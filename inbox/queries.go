@@ -200,24 +200,28 @@ func escapeLike(q string) string {
 	return "%" + r.Replace(q) + "%"
 }
 
-// FindCaptures returns one page of a bin's captures, without their bodies
-// unless f.Bodies, newest first unless f.Oldest. It returns ErrNotFound for an unknown bin.
+// FindCaptures returns one page of a bin's captures (every bin's when
+// f.Bin is ""), without their bodies unless f.Bodies, newest first unless
+// f.Oldest. It returns ErrNotFound for an unknown bin.
 func (s *Store) FindCaptures(ctx context.Context, f CaptureFilter) ([]*Capture, error) {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
 	f.Limit = min(f.Limit, MaxLimit)
-	var binID int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT id FROM bins WHERE name = ?`, f.Bin).Scan(&binID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("bin %q: %w", f.Bin, ErrNotFound)
-	} else if err != nil {
-		return nil, fmt.Errorf("find captures: %w", err)
-	}
 	var (
-		where = []string{"c.bin_id = ?"}
-		args  = []any{binID}
+		where = []string{"1"}
+		args  []any
 	)
+	if f.Bin != "" {
+		var binID int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT id FROM bins WHERE name = ?`, f.Bin).Scan(&binID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("bin %q: %w", f.Bin, ErrNotFound)
+		} else if err != nil {
+			return nil, fmt.Errorf("find captures: %w", err)
+		}
+		where, args = []string{"c.bin_id = ?"}, []any{binID}
+	}
 	if f.Before > 0 {
 		where, args = append(where, "c.id < ?"), append(args, f.Before)
 	}

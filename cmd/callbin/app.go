@@ -24,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/callbin/callbin/frontend"
 	"github.com/callbin/callbin/inbox"
+	"github.com/callbin/callbin/sender"
 )
 
 // Version returns the module version, or the VCS revision of a source
@@ -61,6 +63,12 @@ type Main struct {
 	LogFormat string
 	Stderr    io.Writer
 
+	TimeScale       float64       // sender clock speed
+	SMTPRelay       string        // where e-mail callbacks go; "" for the built-in sink
+	RetryPolicy     string        // scale, svix, stripe, standard-webhooks or a file
+	CallbackTimeout time.Duration // per attempt
+	AutoComplete    time.Duration // complete new tasks after this (sender clock); 0: never
+
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request head (slowloris); the body has ReadTimeout.
 	ReadHeaderTimeout time.Duration
@@ -69,6 +77,8 @@ type Main struct {
 	Logger  *slog.Logger
 	Store   *inbox.Store
 	Scripts *inbox.Scripts
+	Sender  *sender.Engine
+	Hub     *frontend.Hub
 	Router  *mux.Router
 
 	httpLn  net.Listener
@@ -89,6 +99,10 @@ func NewMain() *Main {
 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
+
+		TimeScale:       1,
+		RetryPolicy:     "scale",
+		CallbackTimeout: 10 * time.Second,
 	}
 }
 
@@ -150,6 +164,11 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.DurationVar(&m.Retention, "retention", m.Retention, "drop captures older than this `duration` (0 keeps everything)")
 	fs.StringVar(&m.AuthToken, "auth-token", m.AuthToken, "when set, the API, UI and stream need this bearer `token`; capture endpoints stay open")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
+	fs.Float64Var(&m.TimeScale, "time-scale", m.TimeScale, "sender clock speed: 3600 makes one real second one hour (the 24 h retry ladder in 24 s)")
+	fs.StringVar(&m.SMTPRelay, "smtp-relay", m.SMTPRelay, "host:port where e-mail callbacks go (default: the built-in SMTP sink)")
+	fs.StringVar(&m.RetryPolicy, "retry-policy", m.RetryPolicy, "retry `policy`: scale, svix, stripe, standard-webhooks, or a YAML/JSON file")
+	fs.DurationVar(&m.CallbackTimeout, "callback-timeout", m.CallbackTimeout, "how long one callback attempt may take (real time)")
+	fs.DurationVar(&m.AutoComplete, "auto-complete", m.AutoComplete, "complete new tasks with a plausible response after this `delay` on the sender clock (0: only on request)")
 	return fs
 }
 
@@ -189,6 +208,18 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if m.Retention < 0 {
 		return fmt.Errorf("-retention %s: want a positive duration or 0", m.Retention)
 	}
+	if m.TimeScale < 1 || m.TimeScale > 1e9 {
+		return fmt.Errorf("-time-scale %g: want a number from 1 to 1e9", m.TimeScale)
+	}
+	if m.CallbackTimeout <= 0 {
+		return fmt.Errorf("-callback-timeout %s: want a positive duration", m.CallbackTimeout)
+	}
+	if m.AutoComplete < 0 {
+		return fmt.Errorf("-auto-complete %s: want a positive duration or 0", m.AutoComplete)
+	}
+	if _, err := sender.ParsePolicy(m.RetryPolicy); err != nil {
+		return fmt.Errorf("-retry-policy: %w", err)
+	}
 	return nil
 }
 
@@ -216,13 +247,19 @@ func (m *Main) Open() error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := inbox.NewMetrics(reg)
 
+	m.Hub = &frontend.Hub{Logger: log, Backlog: m.backlog}
 	m.Store = &inbox.Store{
 		Path:      filepath.Join(m.DataDir, "inbox.db"),
 		Retention: m.Retention,
+		Events:    inboxEvents{m.Hub},
 		Metrics:   metrics,
 		Logger:    log.With("component", "inbox"),
 	}
 	if err := m.Store.Open(); err != nil {
+		return err
+	}
+	if err := m.openSender(log); err != nil {
+		m.Store.Close(context.Background())
 		return err
 	}
 
@@ -251,9 +288,14 @@ func (m *Main) Open() error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	}).Methods(http.MethodGet)
+	m.Sender.Register(r)
+	r.Handle("/api/v1/stream", m.Hub).Methods(http.MethodGet)
+	// The UI takes every other GET: its pages are deep links.
+	r.PathPrefix("/").Handler(frontend.UI()).Methods(http.MethodGet, http.MethodHead)
 
 	ln, err := net.Listen("tcp", m.HTTPAddr)
 	if err != nil {
+		m.Sender.Close(context.Background())
 		m.Store.Close(context.Background())
 		return fmt.Errorf("http: %w", err)
 	}
@@ -268,6 +310,7 @@ func (m *Main) Open() error {
 		ConnContext:       inbox.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
+	m.httpSrv.RegisterOnShutdown(func() { m.Hub.Close(context.Background()) })
 	m.srvErr = make(chan error, 1)
 	m.wg.Add(1)
 	go func() {
@@ -285,8 +328,8 @@ func (m *Main) HTTPURL() string {
 	return "http://" + m.httpLn.Addr().String()
 }
 
-// Close shuts down in order: listeners (waiting for requests under way),
-// then stores.
+// Close shuts down in order: listeners (waiting for requests under way)
+// and the stream, then the sender, then the stores.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.httpSrv != nil {
@@ -295,6 +338,16 @@ func (m *Main) Close(ctx context.Context) error {
 			m.httpSrv.Close()
 		}
 		m.wg.Wait()
+	}
+	if m.Hub != nil {
+		if err := m.Hub.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stream: %w", err))
+		}
+	}
+	if m.Sender != nil {
+		if err := m.Sender.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sender: %w", err))
+		}
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(ctx); err != nil {
@@ -321,10 +374,12 @@ func (m *Main) Run(ctx context.Context) error {
 	return errors.Join(runErr, m.Close(closeCtx))
 }
 
-// authenticate requires the auth token, when one is set, everywhere but the
-// capture endpoints and /healthz. It takes "Authorization: Bearer TOKEN",
-// basic auth with the token as user name or password (for clients of the
-// task API), or ?access_token=TOKEN (for the websocket and links).
+// authenticate requires the auth token, when one is set, on everything that
+// holds data: the API (/api/...), the task API (/v1/...) and /metrics. The
+// capture endpoints, /healthz and the UI's static shell stay open (the
+// page carries the token on its own calls). It takes "Authorization:
+// Bearer TOKEN", basic auth with the token as user name or password (for
+// clients of the task API), or ?access_token=TOKEN (for the websocket).
 func (m *Main) authenticate(next http.Handler) http.Handler {
 	if m.AuthToken == "" {
 		return next
@@ -333,7 +388,7 @@ func (m *Main) authenticate(next http.Handler) http.Handler {
 	ok := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath() // what the router matches
-		if strings.HasPrefix(p, "/b/") || p == "/healthz" {
+		if !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/v1/") && p != "/metrics" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -355,3 +410,60 @@ func (m *Main) authenticate(next http.Handler) http.Handler {
 		io.WriteString(w, `{"error":{"code":"unauthorized","message":"this callbin needs its auth token: Authorization: Bearer TOKEN"}}`+"\n")
 	})
 }
+
+// openSender opens the callback engine with its own database.
+func (m *Main) openSender(log *slog.Logger) error {
+	policy, err := sender.ParsePolicy(m.RetryPolicy)
+	if err != nil {
+		return fmt.Errorf("retry policy: %w", err)
+	}
+	relay := m.SMTPRelay
+	if relay == "" {
+		relay = m.SMTPAddr
+	}
+	m.Sender = &sender.Engine{
+		Path:            filepath.Join(m.DataDir, "sender.db"),
+		Policy:          policy,
+		CallbackTimeout: m.CallbackTimeout,
+		SMTPRelay:       relay,
+		AutoComplete:    m.AutoComplete,
+		Events:          senderEvents{m.Hub},
+		Logger:          log,
+	}
+	if m.TimeScale != 1 {
+		clock, err := sender.NewScaledClock(m.TimeScale)
+		if err != nil {
+			return fmt.Errorf("time scale: %w", err)
+		}
+		m.Sender.Clock = clock
+	}
+	return m.Sender.Open()
+}
+
+// backlog is how a stream client that resumes after a capture id gets what
+// it missed.
+func (m *Main) backlog(ctx context.Context, bin string, since int64, limit int) ([]frontend.Message, error) {
+	caps, err := m.Store.FindCaptures(ctx, inbox.CaptureFilter{Bin: bin, After: since, Oldest: true, Limit: limit})
+	if errors.Is(err, inbox.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]frontend.Message, len(caps))
+	for i, c := range caps {
+		msgs[i] = frontend.Message{Bin: c.Bin, ID: c.ID, Data: inbox.CaptureEvent(c)}
+	}
+	return msgs, nil
+}
+
+// inboxEvents and senderEvents pass committed events to the live stream.
+type inboxEvents struct{ hub *frontend.Hub }
+
+func (p inboxEvents) Publish(e inbox.Event) {
+	p.hub.Publish(frontend.Message{Bin: e.Bin, ID: e.ID, Data: e})
+}
+
+type senderEvents struct{ hub *frontend.Hub }
+
+func (p senderEvents) Publish(e sender.Event) { p.hub.Publish(frontend.Message{Data: e}) }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -179,7 +180,10 @@ func TestAuthToken(t *testing.T) {
 		{"/api/v1/bins?access_token=s3cret", nil, 200},
 		{"/metrics", nil, 401},
 		{"/api/openapi.json", nil, 401},
-		{"/%2e%2e/api/v1/bins", nil, 401},
+		{"/v1/tasks", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("wrong:"))}, 401},
+		{"/v1/tasks", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("s3cret:"))}, 200},
+		{"/api/v1/stream", nil, 401},
+		{"/", nil, 200}, // the UI's shell holds no data
 		{"/healthz", nil, 200},
 		{"/b/open", nil, 200}, // capture endpoints stay open
 	} {
@@ -251,8 +255,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 		}
 		paths := []string{tpl}
-		if tpl == "/b/" { // the capture prefix: /b/{bin} and /b/{bin}/{path}
+		switch tpl {
+		case "/b/": // the capture prefix: /b/{bin} and /b/{bin}/{path}
 			paths = []string{"/b/{bin}", "/b/{bin}/{path}"}
+		case "/v1/task/{type}", "/v1/task/{task_id}": // one path in OpenAPI terms
+			paths = []string{"/v1/task/{id}"}
 		}
 		for _, p := range paths {
 			for _, method := range methods {
