@@ -57,3 +57,17 @@ func errorStatusOf(err error) int {
 	status, _ := errorStatus(err)
 	return status
 }
+
+// FuzzHeaderEncoding: header fields of any bytes come back as they went in,
+// and no stored bytes make the decoder panic.
+func FuzzHeaderEncoding(f *testing.F) {
+	f.Add("X-A", "1", "X-\xff", "\x00\xfe")
+	f.Fuzz(func(t *testing.T, n1, v1, n2, v2 string) {
+		hs := []Header{{n1, v1}, {n2, v2}}
+		got, err := decodeHeaders(encodeHeaders(hs))
+		if err != nil || len(got) != 2 || got[0] != hs[0] || got[1] != hs[1] {
+			t.Fatalf("got %q, %v; want %q", got, err, hs)
+		}
+		decodeHeaders([]byte(n1 + v1)) // arbitrary bytes: an error or fields, never a panic
+	})
+}

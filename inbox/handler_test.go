@@ -78,6 +78,22 @@ func TestCaptureKeepsEverything(t *testing.T) {
 	}
 }
 
+// Header values that are not UTF-8 are kept byte for byte.
+func TestCaptureKeepsBinaryHeaders(t *testing.T) {
+	srv := MustServe(t, nil)
+	raw := "GET /b/bin8 HTTP/1.1\r\nHost: x\r\nX-Raw: \xff\xfe caf\xe9\r\n\r\n"
+	if got := rawRequest(t, srv.URL, raw); got != "HTTP/1.1 200 OK" {
+		t.Fatalf("got %q", got)
+	}
+	c, err := srv.Store.FindCapture(context.Background(), "bin8", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Headers) != 2 || c.Headers[1] != (inbox.Header{"X-Raw", "\xff\xfe caf\xe9"}) {
+		t.Errorf("got %q", c.Headers)
+	}
+}
+
 func TestCaptureHeadersOnKeptAliveConnection(t *testing.T) {
 	srv := MustServe(t, nil)
 	client := &http.Client{}

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,23 +12,16 @@ import (
 )
 
 type captureRow struct {
-	headers string
+	headers []byte
 	reply   string
 	email   sql.NullString
 }
 
 func encodeCapture(c *Capture) (captureRow, error) {
 	var row captureRow
-	hs := c.Headers
-	if hs == nil {
-		hs = []Header{}
-	}
-	b, err := json.Marshal(hs)
+	row.headers = encodeHeaders(c.Headers)
+	b, err := json.Marshal(c.Reply)
 	if err != nil {
-		return row, fmt.Errorf("encode headers: %w", err)
-	}
-	row.headers = string(b)
-	if b, err = json.Marshal(c.Reply); err != nil {
 		return row, fmt.Errorf("encode reply: %w", err)
 	}
 	row.reply = string(b)
@@ -48,7 +42,8 @@ type scanner interface{ Scan(dest ...any) error }
 func scanCapture(sc scanner, extra ...any) (*Capture, error) {
 	var (
 		c                     Capture
-		headers, reply        string
+		headers               []byte
+		reply                 string
 		email                 sql.NullString
 		receivedAt, readNanos int64
 	)
@@ -59,7 +54,8 @@ func scanCapture(sc scanner, extra ...any) (*Capture, error) {
 	}
 	c.ReceivedAt = time.Unix(0, receivedAt).UTC()
 	c.ReadTime = time.Duration(readNanos)
-	if err := json.Unmarshal([]byte(headers), &c.Headers); err != nil {
+	var err error
+	if c.Headers, err = decodeHeaders(headers); err != nil {
 		return nil, fmt.Errorf("capture %d headers: %w", c.ID, err)
 	}
 	if err := json.Unmarshal([]byte(reply), &c.Reply); err != nil {
@@ -233,7 +229,7 @@ func (s *Store) FindCaptures(ctx context.Context, f CaptureFilter) ([]*Capture, 
 	}
 	if f.Q != "" {
 		p := escapeLike(f.Q)
-		where = append(where, `(c.path LIKE ? ESCAPE '\' OR c.headers LIKE ? ESCAPE '\'
+		where = append(where, `(c.path LIKE ? ESCAPE '\' OR CAST(c.headers AS TEXT) LIKE ? ESCAPE '\'
 			OR EXISTS (SELECT 1 FROM bodies d WHERE d.capture_id = c.id AND CAST(d.body AS TEXT) LIKE ? ESCAPE '\'))`)
 		args = append(args, p, p, p)
 	}
@@ -398,4 +394,38 @@ func (s *Store) retain() {
 			return
 		}
 	}
+}
+
+// encodeHeaders packs header fields byte for byte (a value need not be
+// UTF-8): for each, the length of the name, the name, the length of the
+// value, the value, lengths as uvarints.
+func encodeHeaders(hs []Header) []byte {
+	n := 0
+	for _, h := range hs {
+		n += len(h[0]) + len(h[1]) + 4
+	}
+	b := make([]byte, 0, n)
+	for _, h := range hs {
+		b = binary.AppendUvarint(b, uint64(len(h[0])))
+		b = append(b, h[0]...)
+		b = binary.AppendUvarint(b, uint64(len(h[1])))
+		b = append(b, h[1]...)
+	}
+	return b
+}
+
+func decodeHeaders(b []byte) ([]Header, error) {
+	hs := []Header{}
+	for len(b) > 0 {
+		var h Header
+		for i := range h {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || n > uint64(len(b)-k) {
+				return nil, errors.New("corrupt header fields")
+			}
+			h[i], b = string(b[k:k+int(n)]), b[k+int(n):]
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
 }

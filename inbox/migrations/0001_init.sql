@@ -19,7 +19,7 @@ CREATE TABLE captures (
     path        TEXT    NOT NULL,
     query       TEXT    NOT NULL,
     proto       TEXT    NOT NULL,
-    headers     TEXT    NOT NULL,              -- JSON [[name, value], ...] in received order
+    headers     BLOB    NOT NULL,              -- the fields in received order, byte for byte (see encodeHeaders)
     size        INTEGER NOT NULL,              -- bytes received (kept bytes when truncated)
     truncated   INTEGER NOT NULL,
     remote_addr TEXT    NOT NULL,
