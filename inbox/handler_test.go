@@ -446,7 +446,7 @@ func TestExportHAR(t *testing.T) {
 // with ids unique.
 func TestConcurrentCaptures(t *testing.T) {
 	srv := MustServe(t, nil)
-	const clients, each = 100, 10
+	const clients, each = 300, 4
 	var wg sync.WaitGroup
 	ids := make(chan string, clients*each)
 	for g := 0; g < clients; g++ {

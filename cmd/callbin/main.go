@@ -41,6 +41,8 @@ func run(ctx context.Context, args []string) int {
 			return 1
 		}
 		return 0
+	case "trigger":
+		return trigger(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 	case "version":
 		fmt.Println("callbin", Version())
 		return 0
@@ -66,6 +68,8 @@ const usage = `callbin: a local sandbox for webhooks and callbacks.
 
 Usage:
   callbin [serve] [flags]   start the server (the default)
+  callbin trigger EVENT --to URL
+                            send one callback (completed, error, audit, recall)
   callbin version           print the version
   callbin help              print this help
 
