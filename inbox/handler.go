@@ -32,6 +32,9 @@ type Handler struct {
 	Client      *http.Client // for replays; default: 10 s timeout, redirects not followed
 	Now         func() time.Time
 	Version     string // shown in exports
+	// SlowInterval is the pause between the bytes of a scripted slow reply;
+	// default DefaultSlowInterval.
+	SlowInterval time.Duration
 }
 
 func (h *Handler) now() time.Time {
@@ -77,6 +80,7 @@ func (h *Handler) Register(r *mux.Router) {
 	r.HandleFunc(bins+"/{bin}/captures/next", h.nextCapture).Methods(http.MethodGet)
 	r.HandleFunc(bins+"/{bin}/captures/{id}", h.getCapture).Methods(http.MethodGet)
 	r.HandleFunc(bins+"/{bin}/captures/{id}/raw", h.rawCapture).Methods(http.MethodGet)
+	r.HandleFunc(bins+"/{bin}/captures/{id}/attachments/{n}", h.attachment).Methods(http.MethodGet)
 	r.HandleFunc(bins+"/{bin}/captures/{id}/replay", h.replay).Methods(http.MethodPost)
 	r.HandleFunc(bins+"/{bin}/export.har", h.exportHAR).Methods(http.MethodGet)
 	r.HandleFunc(bins+"/{bin}/scenario", h.putScenario).Methods(http.MethodPut)

@@ -96,6 +96,11 @@ type Email struct {
 	HTML        string       `json:"html"`
 	Attachments []Attachment `json:"attachments"`
 	ParseError  string       `json:"parse_error,omitempty"`
+	// The SMTP envelope, set by the SMTP sink: the sender given to MAIL FROM
+	// ("" for a bounce), and the recipients given to RCPT TO that name this
+	// capture's bin.
+	MailFrom string   `json:"mail_from"`
+	RcptTo   []string `json:"rcpt_to"`
 }
 
 // Attachment describes one attachment (or inline part) of an e-mail.

@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -15,8 +16,8 @@ import (
 const (
 	// MaxHang bounds a hang: the connection is closed after it.
 	MaxHang = 10 * time.Minute
-	// SlowInterval is the pause between the bytes of a slow reply.
-	SlowInterval = 200 * time.Millisecond
+	// DefaultSlowInterval is the pause between the bytes of a slow reply.
+	DefaultSlowInterval = 200 * time.Millisecond
 )
 
 // garbageBytes are sent by the garbage fault when the step gives no body:
@@ -98,8 +99,9 @@ func (h *Handler) scripted(w http.ResponseWriter, r *http.Request, c *Capture, r
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	rc.Flush()
-	rc.SetWriteDeadline(time.Now().Add(time.Duration(len(body)+10) * SlowInterval))
-	t := time.NewTicker(SlowInterval)
+	interval := cmp.Or(h.SlowInterval, DefaultSlowInterval)
+	rc.SetWriteDeadline(time.Now().Add(time.Duration(len(body)+10) * interval))
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for i := 0; i < len(body); i++ {
 		select {
