@@ -1,0 +1,211 @@
+// Package browsertest drives headless Chromium through chromedp for
+// callbin's browser tests: it finds the browser, opens a tab, records the
+// exceptions the page throws and the websockets it opens, saves screenshots,
+// and wraps the page queries a test needs, each failing the test on error.
+//
+// The tests that use it skip with a message where no Chromium is installed,
+// unless CALLBIN_BROWSER_TESTS is set (CI sets it where it has installed
+// Chromium): then a missing browser fails them.
+package browsertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Env makes the browser tests mandatory when set.
+const Env = "CALLBIN_BROWSER_TESTS"
+
+// ScreenshotEnv names a folder where Screenshot saves PNG files; unset, it
+// saves nothing.
+const ScreenshotEnv = "CALLBIN_SCREENSHOTS"
+
+// Timeout bounds everything one browser does in a test.
+const Timeout = 90 * time.Second
+
+// FindBrowser returns the path of Chromium (or Chrome). Where none is on
+// PATH it skips the test, or fails it when Env is set.
+func FindBrowser(tb testing.TB) string {
+	tb.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(Env) != "" {
+		tb.Fatalf("%s is set but no Chromium was found on PATH", Env)
+	}
+	tb.Skipf("no Chromium on PATH: skipping the browser tests (set %s to make them mandatory)", Env)
+	return ""
+}
+
+// Page is one tab of a headless browser.
+type Page struct {
+	// Ctx is the tab's chromedp context, for actions the helpers do not
+	// cover.
+	Ctx context.Context
+
+	mu         sync.Mutex
+	exceptions []string
+	sockets    []string
+}
+
+// MustBrowser starts headless Chromium with one tab, and stops it at the
+// end of the test.
+func MustBrowser(tb testing.TB) *Page {
+	tb.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(FindBrowser(tb)),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 860),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, Timeout)
+	tb.Cleanup(func() {
+		cancelTime()
+		cancelTab()
+		cancelAlloc()
+	})
+	p := &Page{Ctx: ctx}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			p.mu.Lock()
+			p.exceptions = append(p.exceptions, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1))
+			p.mu.Unlock()
+		case *network.EventWebSocketCreated:
+			p.mu.Lock()
+			p.sockets = append(p.sockets, ev.URL)
+			p.mu.Unlock()
+		case *runtime.EventConsoleAPICalled:
+			if testing.Verbose() {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value))
+				}
+				tb.Logf("console.%s: %s", ev.Type, strings.Join(parts, " "))
+			}
+		}
+	})
+	if err != nil {
+		tb.Fatalf("start browser: %v", err)
+	}
+	return p
+}
+
+// Exceptions returns the exceptions thrown in the page so far.
+func (p *Page) Exceptions() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.exceptions)
+}
+
+// WebSockets returns the URL of every websocket the page has opened so far,
+// in order.
+func (p *Page) WebSockets() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.sockets)
+}
+
+// Do runs actions in the tab.
+func (p *Page) Do(tb testing.TB, actions ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	if err := chromedp.Do(p.Ctx, actions...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Open navigates to url and waits until the element sel is visible.
+func (p *Page) Open(tb testing.TB, url, sel string) {
+	tb.Helper()
+	p.Do(tb, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// Visible waits until the element sel is visible.
+func (p *Page) Visible(tb testing.TB, sel string) {
+	tb.Helper()
+	p.Do(tb, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// Text is the rendered text of the element sel.
+func (p *Page) Text(tb testing.TB, sel string) string {
+	tb.Helper()
+	s, err := chromedp.Run(p.Ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		tb.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// TextContent is the raw text of the element sel (whitespace kept).
+func (p *Page) TextContent(tb testing.TB, sel string) string {
+	tb.Helper()
+	s, err := chromedp.Run(p.Ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		tb.Fatalf("text content of %s: %v", sel, err)
+	}
+	return s
+}
+
+// Count is the number of elements matching sel now.
+func (p *Page) Count(tb testing.TB, sel string) int {
+	tb.Helper()
+	return Eval[int](tb, p, fmt.Sprintf("document.querySelectorAll(%q).length", sel))
+}
+
+// WaitConnected waits until the page's connection indicator shows the live
+// stream connected.
+func (p *Page) WaitConnected(tb testing.TB) {
+	tb.Helper()
+	p.Visible(tb, `#conn[data-state="connected"]`)
+}
+
+// Screenshot saves the whole page as name (a .png file) in the folder named
+// by ScreenshotEnv, when it is set.
+func (p *Page) Screenshot(tb testing.TB, name string) {
+	tb.Helper()
+	dir := os.Getenv(ScreenshotEnv)
+	if dir == "" {
+		return
+	}
+	buf, err := chromedp.Run(p.Ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Eval evaluates js in the page and returns its value.
+func Eval[T any](tb testing.TB, p *Page, js string) T {
+	tb.Helper()
+	v, err := chromedp.Run(p.Ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		tb.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
