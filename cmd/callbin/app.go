@@ -81,6 +81,7 @@ type Main struct {
 	Hub     *frontend.Hub
 	Router  *mux.Router
 
+	started chan struct{} // closed once Open has bound the listeners
 	httpLn  net.Listener
 	httpSrv *http.Server
 	srvErr  chan error
@@ -103,6 +104,8 @@ func NewMain() *Main {
 		TimeScale:       1,
 		RetryPolicy:     "scale",
 		CallbackTimeout: 10 * time.Second,
+
+		started: make(chan struct{}),
 	}
 }
 
@@ -320,8 +323,12 @@ func (m *Main) Open() error {
 		}
 	}()
 	log.Info("callbin started", "version", Version(), "http", m.HTTPURL(), "data", m.DataDir)
+	close(m.started)
 	return nil
 }
+
+// Started is closed once Open has bound the listeners (for callers of Run).
+func (m *Main) Started() <-chan struct{} { return m.started }
 
 // HTTPURL is the base URL of the HTTP server, once Open has returned.
 func (m *Main) HTTPURL() string {

@@ -101,9 +101,12 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for m.httpLn == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-m.Started():
+	case err := <-done:
+		t.Fatalf("Run ended before it started: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not start")
 	}
 	if status, body := get(t, m.HTTPURL()+"/healthz"); status != 200 {
 		t.Fatalf("healthz: got %d %s", status, body)
