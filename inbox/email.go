@@ -31,8 +31,9 @@ const (
 	// MaxMIMEContainers bounds the multipart containers, hence the nesting.
 	MaxMIMEContainers = 100
 	// MaxMIMEWork bounds the multipart containers times the message size, in
-	// bytes: a 25 MiB message may nest 10 deep, a 100 KiB one 100 deep.
-	MaxMIMEWork = 256 << 20
+	// bytes: a 25 MiB message may hold 5 containers, a 1 MiB one 100. At the
+	// bound, parsing takes about a second.
+	MaxMIMEWork = 128 << 20
 )
 
 // ParseEmail parses a raw message (RFC 5322, MIME). It never fails: a
@@ -53,12 +54,12 @@ func ParseEmail(raw []byte) *Email {
 	fillFromHeaders(e, headers)
 
 	if err := checkMIME(raw); err != nil {
-		e.ParseError = strings.Join(append(problems, err.Error()), "; ")
+		e.ParseError = cleanLine(strings.Join(append(problems, err.Error()), "; "))
 		return e
 	}
 	env, err := emailParser(false).ReadEnvelope(bytes.NewReader(raw))
 	if err != nil {
-		e.ParseError = strings.Join(append(problems, "mime: "+err.Error()), "; ")
+		e.ParseError = cleanLine(strings.Join(append(problems, "mime: "+err.Error()), "; "))
 		return e
 	}
 	e.Text = strings.ToValidUTF8(env.Text, "\uFFFD")
@@ -87,7 +88,7 @@ func ParseEmail(raw []byte) *Email {
 			})
 		}
 	}
-	e.ParseError = strings.Join(problems, "; ")
+	e.ParseError = cleanLine(strings.Join(problems, "; "))
 	return e
 }
 
