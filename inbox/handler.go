@@ -107,6 +107,8 @@ func splitBinPath(escaped string) (string, error) {
 // committed.
 func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	arrived := h.Store.Expect()
+	defer arrived()
 	path := r.URL.EscapedPath()
 	bin, err := splitBinPath(path)
 	if err != nil {
@@ -161,6 +163,7 @@ func (h *Handler) capture(w http.ResponseWriter, r *http.Request) {
 		c.Reply.Status = 0
 	}
 
+	arrived()
 	if err := h.Store.Add(r.Context(), c); err != nil {
 		WriteError(w, h.Logger, fmt.Errorf("capture not stored: %w", err))
 		return

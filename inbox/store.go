@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -27,7 +28,7 @@ var migrationFS embed.FS
 type Store struct {
 	Path      string        // the SQLite file, e.g. callbin-data/inbox.db
 	MaxBatch  int           // captures committed in one transaction at most; default 512
-	Linger    time.Duration // under load, how long a batch may wait to fill; default 200µs, <0 for none
+	Linger    time.Duration // how long a batch may wait for expected captures (Expect); default 200µs, <0 for none
 	Retention time.Duration // when > 0, captures older than this are dropped
 	Events    Publisher     // may be nil; gets events after commit
 	Metrics   *Metrics      // may be nil
@@ -41,6 +42,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after every commit
+
+	expected atomic.Int64 // captures announced by Expect and not yet added
 
 	gate   sync.RWMutex // held for reading while a request is queued
 	closed bool         // guarded by gate
@@ -288,7 +291,6 @@ func (s *Store) writer() {
 			caps = append(caps, req)
 		}
 	}
-	prev := 0 // size of the last batch
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -308,13 +310,9 @@ func (s *Store) writer() {
 				}
 			}
 		}
-		// Under load, the clients of the last batch are sending their next
-		// captures right now: wait a moment for them rather than commit the
-		// first few alone and make the rest wait a whole commit.
-		linger := time.Duration(0)
-		if prev >= lingerFrom && len(ops) == 0 {
-			linger = s.Linger
-		}
+		// While captures are on their way (their bodies being read), wait a
+		// moment for them rather than commit the first few alone and make
+		// the rest wait a whole commit. With none coming, commit at once.
 		waiting := false
 	fill:
 		for len(caps) < s.MaxBatch {
@@ -324,11 +322,11 @@ func (s *Store) writer() {
 				continue
 			default:
 			}
-			if len(caps) >= prev || len(ops) > 0 || linger <= 0 {
+			if len(ops) > 0 || s.Linger <= 0 || s.expected.Load() <= 0 {
 				break
 			}
 			if !waiting {
-				timer.Reset(linger)
+				timer.Reset(s.Linger)
 				waiting = true
 			}
 			select {
@@ -340,14 +338,18 @@ func (s *Store) writer() {
 			}
 		}
 		timer.Stop() // since Go 1.23 a stopped timer delivers nothing stale
-		prev = len(caps)
 		s.run(caps, ops)
 	}
 }
 
-// lingerFrom is the batch size from which the writer waits for the next
-// batch to fill.
-const lingerFrom = 8
+// Expect tells the writer that a capture is on its way (its body is being
+// read), so that the batch being filled waits a moment for it. Call the
+// returned function, once, before Add, or when the capture is given up.
+func (s *Store) Expect() (arrived func()) {
+	s.expected.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { s.expected.Add(-1) }) }
+}
 
 func (s *Store) run(caps, ops []*writeReq) {
 	if len(caps) > 0 {
