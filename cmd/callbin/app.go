@@ -68,6 +68,7 @@ type Main struct {
 	RetryPolicy     string        // scale, svix, stripe, standard-webhooks or a file
 	CallbackTimeout time.Duration // per attempt
 	AutoComplete    time.Duration // complete new tasks after this (sender clock); 0: never
+	Seed            int64         // seeds the scenarios' chance draws; 0: from the time
 
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request head (slowloris); the body has ReadTimeout.
@@ -172,6 +173,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.RetryPolicy, "retry-policy", m.RetryPolicy, "retry `policy`: scale, svix, stripe, standard-webhooks, or a YAML/JSON file")
 	fs.DurationVar(&m.CallbackTimeout, "callback-timeout", m.CallbackTimeout, "how long one callback attempt may take (real time)")
 	fs.DurationVar(&m.AutoComplete, "auto-complete", m.AutoComplete, "complete new tasks with a plausible response after this `delay` on the sender clock (0: only on request)")
+	fs.Int64Var(&m.Seed, "seed", m.Seed, "`seed` of the scenarios' chance draws: the same seed gives the same run (0: from the time)")
 	return fs
 }
 
@@ -266,7 +268,11 @@ func (m *Main) Open() error {
 		return err
 	}
 
-	m.Scripts = &inbox.Scripts{Store: m.Store, Seed: time.Now().UnixNano()}
+	seed := m.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	m.Scripts = &inbox.Scripts{Store: m.Store, Seed: seed}
 	r := mux.NewRouter()
 	m.Router = r
 	r.SkipClean(true)

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	case "trigger":
 		return trigger(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+	case "scenario":
+		return scenarioCmd(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 	case "version":
 		fmt.Println("callbin", Version())
 		return 0
@@ -70,6 +72,8 @@ Usage:
   callbin [serve] [flags]   start the server (the default)
   callbin trigger EVENT --to URL
                             send one callback (completed, error, audit, recall)
+  callbin scenario run [flags] FILE...
+                            play run files (bins, tasks, expectations) and check them
   callbin version           print the version
   callbin help              print this help
 
