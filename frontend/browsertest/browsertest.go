@@ -167,6 +167,31 @@ func (p *Page) TextContent(tb testing.TB, sel string) string {
 	return s
 }
 
+// WaitText waits until the rendered text of the element sel contains every
+// one of want, and returns it; after 5 s it fails the test with the last
+// text seen. Use it where the page may draw the element again.
+func (p *Page) WaitText(tb testing.TB, sel string, want ...string) string {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := chromedp.Run(p.Ctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : ''; })()`, sel)))
+		if err != nil {
+			tb.Fatalf("text of %s: %v", sel, err)
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(got, w)
+		}
+		if ok {
+			return got
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("text of %s: got %q, want it to contain %q", sel, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Count is the number of elements matching sel now.
 func (p *Page) Count(tb testing.TB, sel string) int {
 	tb.Helper()

@@ -19,6 +19,7 @@ import {
   shellQuote,
   timeline,
   attemptOK,
+  attemptLabel,
 } from '../ui/assets/format.js';
 
 // sh runs script and returns its stdout as bytes.
@@ -246,4 +247,14 @@ test('timeline: the retry ladder on a log axis', () => {
   const one = timeline([attempts[0]], null, 500, 20);
   assert.equal(one.points[0].x, 20);
   assert.equal(one.span, 0);
+});
+
+test('attemptLabel', () => {
+  assert.equal(attemptLabel({ status: 200, error: null }), '200');
+  assert.equal(attemptLabel({ status: 500, error: 'HTTP 500', error_class: 'http_status' }), '500');
+  assert.equal(attemptLabel({ status: 503, error: 'HTTP 503' }), '503');
+  assert.equal(attemptLabel({ status: 302, error: 'redirect not followed', error_class: 'redirect' }), '302 · redirect not followed');
+  assert.equal(attemptLabel({ status: null, error: 'connection refused', error_class: 'connect' }), 'error: connection refused');
+  assert.equal(attemptLabel({ status: 0, error: '' }), '');
+  assert.equal(attemptLabel({ status: 451, error: 'SMTP 451 try later' }), '451 · SMTP 451 try later');
 });

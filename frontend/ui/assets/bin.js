@@ -24,6 +24,7 @@ export function binView(ctx, r) {
   let query = '';
   let kind = '';
   let missed = 0; // live captures not shown because a search is active
+  let listFilter = '\u0000'; // the search and kind the list was read with
   let tab = 'captures';
   let detail = null;
   let gone = false;
@@ -150,16 +151,56 @@ export function binView(ctx, r) {
     return `${binURL}/captures?${p}`;
   }
 
+  // putPage puts the newest page of the list (data, read with
+  // listURL(null)) in place. Captures the list holds that are newer than
+  // the page came live while it was read and stay, unless the filter
+  // changed. With merge (the list was read before, with the same filter)
+  // the held captures stay too when they join the page without a hole;
+  // otherwise more came than one page holds, and the older ones are a
+  // "Load older" away.
+  function putPage(data, merge) {
+    const page = (data && data.items) || [];
+    const full = !!(data && data.next != null);
+    let pageMin = Infinity;
+    let pageMax = 0;
+    for (const c of page) {
+      pageMin = Math.min(pageMin, c.id);
+      pageMax = Math.max(pageMax, c.id);
+    }
+    const filter = `${query}\u0000${kind}`;
+    const same = filter === listFilter;
+    const joined = merge && same && (!full || items.some((c) => c.id >= pageMin && c.id <= pageMax));
+    const keep = joined ? items : same && !query && !kind ? items.filter((c) => c.id > pageMax) : [];
+    const fromPage = new Set(page.map((c) => c.id));
+    const kept = new Set(keep.map((c) => c.id));
+    // A row drawn from a live event is drawn again from the page, which
+    // has every field (a capture event has no query).
+    for (const id of [...rows.keys()]) if (fromPage.has(id) || !kept.has(id)) rows.delete(id);
+    items = [];
+    byId.clear();
+    for (const c of page) add(c, false);
+    for (const c of keep) add(c, false);
+    if (!(joined && full)) next = full ? String(data.next) : null;
+    listFilter = filter;
+    if (!merge) missed = 0;
+    renderList();
+  }
+
   async function loadList() {
     try {
-      const data = await api(listURL(null));
-      items = [];
-      byId.clear();
-      rows.clear();
-      missed = 0;
-      for (const c of (data && data.items) || []) add(c, false);
-      next = data && data.next != null ? String(data.next) : null;
-      renderList();
+      putPage(await api(listURL(null)), false);
+    } catch (err) {
+      ctx.notify(err);
+    }
+  }
+
+  // loadNewest reads the newest page again after a (re)connection: what
+  // was committed while the page had no stream, or before its stream was
+  // subscribed, joins the list.
+  async function loadNewest() {
+    if (query || kind) return loadList();
+    try {
+      putPage(await api(listURL(null)), true);
     } catch (err) {
       ctx.notify(err);
     }
@@ -289,7 +330,7 @@ export function binView(ctx, r) {
     },
     onResume() {
       reloadBin();
-      if (query || kind) loadList();
+      loadNewest();
     },
     destroy() {
       if (detail && detail.destroy) detail.destroy();

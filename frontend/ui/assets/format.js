@@ -283,6 +283,16 @@ export function headerValue(headers, name) {
 }
 
 // attemptOK is whether a sender attempt succeeded (a 2xx and no error).
+// attemptLabel is an attempt's result in a few characters: its status
+// ("500"), the status and the error when the error says more than the
+// status ("500 · connection reset"), or the error alone ("error: timeout").
+export function attemptLabel(a) {
+  const status = a.status ? String(a.status) : '';
+  if (!a.error) return status;
+  if (status && (a.error_class === 'http_status' || a.error === `HTTP ${status}`)) return status;
+  return status ? `${status} · ${a.error}` : `error: ${a.error}`;
+}
+
 export function attemptOK(a) {
   return !a.error && a.status >= 200 && a.status < 300;
 }

@@ -7,8 +7,10 @@ import { streamURL } from './api.js';
 
 export class Stream {
   // onEvent(ev) gets every event; onState({state, attempt, delay, code})
-  // gets "connecting" | "connected" | "reconnecting"; onResume() runs after
-  // each reconnect (views re-read what the stream does not replay).
+  // gets "connecting" | "connected" | "reconnecting"; onResume() runs once
+  // each connection is open, the first one included: views read again what
+  // the stream does not replay (what changed before the subscription, and
+  // captures missed by a page that had seen none live, so had no since).
   constructor({ onEvent, onState, onResume }) {
     this.onEvent = onEvent;
     this.onState = onState;
@@ -54,11 +56,10 @@ export class Stream {
     }
     this.ws = ws;
     ws.onopen = () => {
-      const resumed = this.connectedOnce;
       this.connectedOnce = true;
       this.attempt = 0;
       this.onState({ state: 'connected', attempt: 0 });
-      if (resumed) this.onResume();
+      this.onResume();
     };
     ws.onmessage = (e) => {
       let ev;

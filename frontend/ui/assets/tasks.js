@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { h, s, taskPath, frameBatch, debounce, fill } from './dom.js';
-import { attemptOK, formatDuration, formatTime, prettyJSON, timeline, timeAgo } from './format.js';
+import { attemptLabel, attemptOK, formatDuration, formatTime, prettyJSON, timeline, timeAgo } from './format.js';
 
 function callbackState(t) {
   if (t.callback_succeeded === true) return h('span', { class: 'reply r-ok', text: 'delivered' });
@@ -14,11 +14,6 @@ function callbackState(t) {
 
 function latency(ms) {
   return ms == null ? '' : `${Math.round(ms * 10) / 10} ms`;
-}
-
-function attemptLabel(a) {
-  if (a.error) return `error: ${a.error}`;
-  return a.status ? String(a.status) : '';
 }
 
 export function tasksView(ctx) {
