@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/callbin/callbin/inbox"
 )
 
@@ -142,8 +144,11 @@ func (c *conn) reset() {
 // scripted close).
 func (c *conn) writeLine(code int, msg string) {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.l.srv.WriteTimeout))
-	switch code / 100 {
-	case 2, 4, 5:
+	enh, msg := splitEnhanced(code, msg)
+	switch {
+	case enh != smtp.EnhancedCodeNotSet:
+		fmt.Fprintf(c.Conn, "%d %d.%d.%d %s\r\n", code, enh[0], enh[1], enh[2], msg)
+	case code/100 == 2, code/100 == 4, code/100 == 5:
 		fmt.Fprintf(c.Conn, "%d %d.0.0 %s\r\n", code, code/100, msg)
 	default:
 		fmt.Fprintf(c.Conn, "%d %s\r\n", code, msg)

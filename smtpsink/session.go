@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -166,7 +167,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return err
 	}
 	if refused {
-		return &smtp.SMTPError{Code: reply.Code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: reply.Message}
+		return scriptedError(reply.Code, reply.Message)
 	}
 	ss.addTarget(bin, to, reply)
 	return nil
@@ -184,6 +185,9 @@ func (ss *session) addTarget(bin, addr string, reply scenarios.SMTPReply) {
 func (ss *session) answer(reply scenarios.SMTPReply) error {
 	switch reply.Fault {
 	case scenarios.FaultReset:
+		if reply.Code != 0 {
+			ss.conn.writeLine(reply.Code, reply.Message)
+		}
 		ss.conn.reset()
 		return errDropped
 	case scenarios.FaultClose:
@@ -335,7 +339,7 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	if reply.Code != 0 {
-		return &smtp.SMTPError{Code: reply.Code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: reply.Message}
+		return scriptedError(reply.Code, reply.Message)
 	}
 	ids := make([]string, len(caps))
 	for i, c := range caps {
@@ -362,6 +366,34 @@ func (s *Server) store(caps []*inbox.Capture) error {
 	errs[0] = s.Store.Add(s.ctx, caps[0])
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// scriptedError is the reply a script gives: its message may start with
+// an enhanced status code of the code's class ("4.7.1 Greylisted"), which
+// becomes the reply's enhanced code instead of a generic X.0.0.
+func scriptedError(code int, msg string) *smtp.SMTPError {
+	enh, rest := splitEnhanced(code, msg)
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: rest}
+}
+
+func splitEnhanced(code int, msg string) (smtp.EnhancedCode, string) {
+	first, rest, _ := strings.Cut(msg, " ")
+	parts := strings.Split(first, ".")
+	if len(parts) != 3 {
+		return smtp.EnhancedCodeNotSet, msg
+	}
+	var enh smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 || len(p) > 3 {
+			return smtp.EnhancedCodeNotSet, msg
+		}
+		enh[i] = n
+	}
+	if enh[0] != code/100 || (enh[0] != 2 && enh[0] != 4 && enh[0] != 5) {
+		return smtp.EnhancedCodeNotSet, msg
+	}
+	return enh, strings.TrimSpace(rest)
 }
 
 func contains(list []string, s string) bool {
