@@ -563,3 +563,47 @@ func TestBrowserReconnectAfterRestart(t *testing.T) {
 		t.Errorf("exceptions in the page: got %q, want none", ex)
 	}
 }
+
+// TestBrowserDemo: the seeded demo, opened in the browser, shows callbacks
+// failing and retrying live: the tasks list has the recovering task
+// delivered and the failing one's last attempt climbing while the page is
+// open; the failing task's page draws its ladder.
+func TestBrowserDemo(t *testing.T) {
+	p := browsertest.MustBrowser(t)
+	m := MustRun(t, "-time-scale", "1800") // the whole ladder in 48 s
+	d := MustDemo(t, m, -1, 0)
+	recovers, down := d.Seeded.Tasks[0], d.Seeded.Tasks[1]
+	row := func(id string) string { return fmt.Sprintf(`tr[data-task=%q]`, id) }
+
+	p.Open(t, m.HTTPURL()+"/tasks", row(down))
+	p.WaitConnected(t)
+	p.WaitText(t, row(recovers), "completed", "delivered")
+	lastAttempt := func() int {
+		var n int
+		text := p.WaitText(t, row(down)+` td:nth-child(5)`, "#")
+		fmt.Sscanf(text, "#%d", &n)
+		return n
+	}
+	first := lastAttempt()
+	deadline := time.Now().Add(10 * time.Second)
+	for lastAttempt() <= first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failing task's last attempt stayed at #%d for 10 s, want it to climb live", first)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := p.WaitText(t, row(down), "pending", "500"); strings.Contains(got, "delivered") {
+		t.Errorf("failing task row: got %q, want it pending with 500s", got)
+	}
+	p.Screenshot(t, "demo-tasks.png")
+
+	p.Open(t, m.HTTPURL()+"/tasks/"+down, `svg.timeline circle.dot.fail`)
+	p.Visible(t, `svg.timeline circle.dot.next`)
+	if n := p.Count(t, `svg.timeline circle.dot.ok`); n != 0 {
+		t.Errorf("failing task: got %d ok dots, want 0", n)
+	}
+	p.Screenshot(t, "demo-ladder.png")
+	if ex := p.Exceptions(); len(ex) > 0 {
+		t.Errorf("exceptions in the page: got %q, want none", ex)
+	}
+}

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	case "trigger":
 		return trigger(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+	case "demo":
+		return demo(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 	case "scenario":
 		return scenarioCmd(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 	case "version":
@@ -74,6 +76,8 @@ Usage:
                             send one callback (completed, error, audit, recall)
   callbin scenario run [flags] FILE...
                             play run files (bins, tasks, expectations) and check them
+  callbin demo [flags]      serve, seeded with bins and tasks whose callbacks
+                            fail and retry live (see callbin demo --help)
   callbin version           print the version
   callbin help              print this help
 
