@@ -27,6 +27,7 @@ import (
 	"github.com/callbin/callbin/frontend"
 	"github.com/callbin/callbin/inbox"
 	"github.com/callbin/callbin/sender"
+	"github.com/callbin/callbin/smtpsink"
 )
 
 // Version returns the module version, or the VCS revision of a source
@@ -54,14 +55,15 @@ var openAPI []byte
 
 // Main is the callbin process: its configuration, then what Open starts.
 type Main struct {
-	HTTPAddr  string
-	SMTPAddr  string
-	DataDir   string
-	MaxBody   int64
-	Retention time.Duration
-	AuthToken string
-	LogFormat string
-	Stderr    io.Writer
+	HTTPAddr   string
+	SMTPAddr   string
+	DataDir    string
+	MaxBody    int64
+	MaxMessage int64 // SMTP message size limit
+	Retention  time.Duration
+	AuthToken  string
+	LogFormat  string
+	Stderr     io.Writer
 
 	TimeScale       float64       // sender clock speed
 	SMTPRelay       string        // where e-mail callbacks go; "" for the built-in sink
@@ -79,6 +81,7 @@ type Main struct {
 	Store   *inbox.Store
 	Scripts *inbox.Scripts
 	Sender  *sender.Engine
+	SMTP    *smtpsink.Server
 	Hub     *frontend.Hub
 	Router  *mux.Router
 
@@ -92,12 +95,13 @@ type Main struct {
 // NewMain returns a Main with the defaults.
 func NewMain() *Main {
 	return &Main{
-		HTTPAddr:  "127.0.0.1:8080",
-		SMTPAddr:  "127.0.0.1:2525",
-		DataDir:   "callbin-data",
-		MaxBody:   inbox.DefaultMaxBody,
-		LogFormat: "text",
-		Stderr:    os.Stderr,
+		HTTPAddr:   "127.0.0.1:8080",
+		SMTPAddr:   "127.0.0.1:2525",
+		DataDir:    "callbin-data",
+		MaxBody:    inbox.DefaultMaxBody,
+		MaxMessage: smtpsink.DefaultMaxMessage,
+		LogFormat:  "text",
+		Stderr:     os.Stderr,
 
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
@@ -165,6 +169,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.SMTPAddr, "smtp", m.SMTPAddr, "`address` of the SMTP sink")
 	fs.StringVar(&m.DataDir, "data", m.DataDir, "`folder` of the SQLite files")
 	fs.Var(sizeValue{&m.MaxBody}, "max-body", "body `size` kept per capture; larger bodies are truncated and answered 413")
+	fs.Var(sizeValue{&m.MaxMessage}, "max-message", "SMTP message `size` limit; larger messages get 552")
 	fs.DurationVar(&m.Retention, "retention", m.Retention, "drop captures older than this `duration` (0 keeps everything)")
 	fs.StringVar(&m.AuthToken, "auth-token", m.AuthToken, "when set, the API, UI and stream need this bearer `token`; capture endpoints stay open")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
@@ -243,8 +248,13 @@ func (m *Main) logger() *slog.Logger {
 
 // Open opens the stores and starts the servers. The listeners are bound
 // when it returns: HTTPURL tells where.
-func (m *Main) Open() error {
+func (m *Main) Open() (err error) {
 	log := m.logger()
+	defer func() {
+		if err != nil { // undo what was opened
+			m.Close(context.Background())
+		}
+	}()
 	if err := os.MkdirAll(m.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -261,18 +271,30 @@ func (m *Main) Open() error {
 		Logger:    log.With("component", "inbox"),
 	}
 	if err := m.Store.Open(); err != nil {
+		m.Store = nil
 		return err
 	}
-	if err := m.openSender(log); err != nil {
-		m.Store.Close(context.Background())
-		return err
-	}
-
 	seed := m.Seed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
 	m.Scripts = &inbox.Scripts{Store: m.Store, Seed: seed}
+	smtp := &smtpsink.Server{
+		Addr:       m.SMTPAddr,
+		Store:      m.Store,
+		Scripts:    m.Scripts,
+		MaxMessage: m.MaxMessage,
+		Metrics:    metrics,
+		Logger:     log.With("component", "smtp"),
+	}
+	if err := smtp.Open(); err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	m.SMTP = smtp
+	if err := m.openSender(log); err != nil {
+		return err
+	}
+
 	r := mux.NewRouter()
 	m.Router = r
 	r.SkipClean(true)
@@ -304,8 +326,6 @@ func (m *Main) Open() error {
 
 	ln, err := net.Listen("tcp", m.HTTPAddr)
 	if err != nil {
-		m.Sender.Close(context.Background())
-		m.Store.Close(context.Background())
 		return fmt.Errorf("http: %w", err)
 	}
 	m.httpLn = ln
@@ -328,7 +348,7 @@ func (m *Main) Open() error {
 			m.srvErr <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	log.Info("callbin started", "version", Version(), "http", m.HTTPURL(), "data", m.DataDir)
+	log.Info("callbin started", "version", Version(), "http", m.HTTPURL(), "smtp", m.SMTP.ListenAddr(), "data", m.DataDir)
 	close(m.started)
 	return nil
 }
@@ -351,6 +371,11 @@ func (m *Main) Close(ctx context.Context) error {
 			m.httpSrv.Close()
 		}
 		m.wg.Wait()
+	}
+	if m.SMTP != nil {
+		if err := m.SMTP.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: %w", err))
+		}
 	}
 	if m.Hub != nil {
 		if err := m.Hub.Close(ctx); err != nil {
@@ -432,9 +457,9 @@ func (m *Main) openSender(log *slog.Logger) error {
 	}
 	relay := m.SMTPRelay
 	if relay == "" {
-		relay = m.SMTPAddr
+		relay = m.SMTP.ListenAddr()
 	}
-	m.Sender = &sender.Engine{
+	eng := &sender.Engine{
 		Path:            filepath.Join(m.DataDir, "sender.db"),
 		Policy:          policy,
 		CallbackTimeout: m.CallbackTimeout,
@@ -448,9 +473,13 @@ func (m *Main) openSender(log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("time scale: %w", err)
 		}
-		m.Sender.Clock = clock
+		eng.Clock = clock
 	}
-	return m.Sender.Open()
+	if err := eng.Open(); err != nil {
+		return err
+	}
+	m.Sender = eng
+	return nil
 }
 
 // backlog is how a stream client that resumes after a capture id gets what

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/smtp"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -95,7 +96,7 @@ func TestParseFlags(t *testing.T) {
 func TestRunServesAndShutsDown(t *testing.T) {
 	m := NewMain()
 	m.Stderr = io.Discard
-	if err := m.ParseFlags([]string{"-http", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" }); err != nil {
+	if err := m.ParseFlags([]string{"-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -130,7 +131,7 @@ func TestBusyPortIsAnError(t *testing.T) {
 	defer ln.Close()
 	m := NewMain()
 	m.Stderr = io.Discard
-	m.ParseFlags([]string{"-http", ln.Addr().String(), "-data", t.TempDir()}, func(string) string { return "" })
+	m.ParseFlags([]string{"-http", ln.Addr().String(), "-smtp", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" })
 	if err := m.Open(); err == nil {
 		m.Close(context.Background())
 		t.Fatal("got no error on a busy port")
@@ -169,6 +170,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// An e-mail to the built-in SMTP sink is a capture of its bin.
+func TestEmailCapture(t *testing.T) {
+	m := MustRun(t)
+	err := smtp.SendMail(m.SMTP.ListenAddr(), nil, "sender@example.test", []string{"Mailbin@example.test"},
+		[]byte("From: sender@example.test\r\nTo: mailbin@example.test\r\nSubject: hello\r\n\r\nbody text\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := get(t, m.HTTPURL()+"/api/v1/bins/mailbin/captures?kind=email")
+	if status != 200 || !strings.Contains(string(body), `"subject":"hello"`) {
+		t.Errorf("got %d %s", status, body)
+	}
+}
+
 func TestAuthToken(t *testing.T) {
 	m := MustRun(t, "-auth-token", "s3cret")
 	base := m.HTTPURL()
@@ -200,7 +215,7 @@ func TestAuthToken(t *testing.T) {
 func TestSlowClientIsCutOff(t *testing.T) {
 	m := NewMain()
 	m.Stderr = io.Discard
-	m.ParseFlags([]string{"-http", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" })
+	m.ParseFlags([]string{"-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", t.TempDir()}, func(string) string { return "" })
 	m.ReadHeaderTimeout = 300 * time.Millisecond
 	if err := m.Open(); err != nil {
 		t.Fatal(err)
