@@ -38,7 +38,9 @@ func (p *benchPublisher) Publish(ev Event) {
 // BenchmarkDelivery measures callback deliveries per second against a
 // local receiver that answers 200, next to a bare loop of the same POSTs
 // (same body size, same concurrency, same receiver) in the same run, and
-// reports deliveries/s, bare_posts/s and ratio = deliveries/s ÷ bare_posts/s.
+// reports deliveries/s, bare_posts/s and ratio = deliveries/s ÷ bare_posts/s
+// (and, where the platform tells, the process CPU time per delivery and per
+// bare POST).
 //
 // One delivery is: create a categorization task, complete it (which builds
 // the callback payload and queues the delivery durably in SQLite), the
@@ -189,15 +191,18 @@ func benchDelivery(b *testing.B, concurrency int, viaAPI bool) {
 	}
 
 	b.ResetTimer()
+	cpu0 := processCPU()
 	fullTime, err := run(b.N, full)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	cpu1 := processCPU()
 	bareTime, err := run(b.N, bare)
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu2 := processCPU()
 	// Every delivery is durably recorded: read it back from the file.
 	var succeeded, attempts200, attempts int
 	if err := e.rdb.QueryRow(`SELECT (SELECT COUNT(*) FROM tasks WHERE callback_succeeded = 1),
@@ -214,4 +219,11 @@ func benchDelivery(b *testing.B, concurrency int, viaAPI bool) {
 	b.ReportMetric(deliveries, "deliveries/s")
 	b.ReportMetric(posts, "bare_posts/s")
 	b.ReportMetric(deliveries/posts, "ratio")
+	if cpu2 > 0 {
+		// CPU time of the whole process (engine, receiver and load
+		// generator) per delivery and per bare POST: steadier than rates on
+		// a shared machine.
+		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu_us/delivery")
+		b.ReportMetric(float64((cpu2-cpu1).Microseconds())/float64(b.N), "cpu_us/bare_post")
+	}
 }

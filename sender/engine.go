@@ -29,12 +29,13 @@ type Engine struct {
 	log     *slog.Logger
 	clock   Clock
 	policy  Policy
-	wdb     *sql.DB    // the one write connection
+	wdb     *sql.DB    // the write pool: one connection, held by wc
+	wc      *writeConn // the write connection
 	rdb     *sql.DB    // read pool
-	stmts   *stmtCache // write connection
 	rstmts  *stmtCache // read pool
 	tr      *transport
 	profile atomic.Pointer[Profile]
+	ids     *taskIDs
 
 	wake       chan struct{}
 	ops        chan *writeOp
@@ -42,8 +43,12 @@ type Engine struct {
 	writerDone chan struct{}
 	jobs       chan *job
 	results    chan *result
-	inflight   atomic.Int64
+	inflight   atomic.Int64 // worker slots taken (claimed or dispatched attempts not yet recorded)
+	backlog    atomic.Bool  // due deliveries may be waiting for a free worker
 	wakeups    atomic.Int64 // scheduler loop turns, for tests of idleness
+
+	dispatchMu     sync.RWMutex // guards sends on jobs against Close
+	dispatchClosed bool
 
 	stopSched  context.CancelFunc
 	stopSends  context.CancelFunc
@@ -125,14 +130,18 @@ func (e *Engine) Open() error {
 		return fmt.Errorf("open sender: %w", err)
 	}
 	e.wdb, e.rdb = wdb, rdb
-	e.stmts, e.rstmts = newStmtCache(wdb), newStmtCache(rdb)
+	e.rstmts = newStmtCache(rdb)
+	if e.wc, err = openWriteConn(ctx, wdb); err != nil {
+		e.closeDBs()
+		return fmt.Errorf("open sender: %w", err)
+	}
 	if err := e.loadProfile(ctx); err != nil {
 		e.closeDBs()
 		return fmt.Errorf("open sender: %w", err)
 	}
 	if r, ok := e.clock.(resumer); ok {
 		var last sql.NullInt64
-		err := e.wdb.QueryRowContext(ctx, `SELECT MAX(t) FROM (
+		err := e.wc.conn.QueryRowContext(ctx, `SELECT MAX(t) FROM (
 			SELECT MAX(updated_at) AS t FROM tasks UNION ALL SELECT MAX(updated_at) FROM deliveries)`).Scan(&last)
 		if err != nil {
 			e.closeDBs()
@@ -150,6 +159,7 @@ func (e *Engine) Open() error {
 	if n > 0 {
 		e.log.Info("resumed deliveries interrupted mid-attempt", "count", n)
 	}
+	e.ids = newTaskIDs()
 	e.tr = newTransport(e.CallbackTimeout, e.SMTPRelay, e.Workers)
 	e.wake = make(chan struct{}, 1)
 	e.ops = make(chan *writeOp)
@@ -157,6 +167,9 @@ func (e *Engine) Open() error {
 	e.writerDone = make(chan struct{})
 	go e.runWriter()
 	e.jobs = make(chan *job, e.Workers)
+	e.dispatchClosed = false
+	e.inflight.Store(0)
+	e.backlog.Store(false)
 	e.results = make(chan *result, e.Workers)
 	e.schedDone = make(chan struct{})
 	e.finishDone = make(chan struct{})
@@ -187,7 +200,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.stopSched()
 		<-e.schedDone
+		e.dispatchMu.Lock()
+		e.dispatchClosed = true
 		close(e.jobs)
+		e.dispatchMu.Unlock()
 		workersDone := make(chan struct{})
 		go func() { e.workersWG.Wait(); close(workersDone) }()
 		select {
@@ -213,9 +229,12 @@ func (e *Engine) Close(ctx context.Context) error {
 
 func (e *Engine) closeDBs() error {
 	var errs []error
-	if e.stmts != nil {
-		e.stmts.close()
+	if e.rstmts != nil {
 		e.rstmts.close()
+	}
+	if e.wc != nil {
+		errs = append(errs, e.wc.close())
+		e.wc = nil
 	}
 	if e.rdb != nil {
 		errs = append(errs, e.rdb.Close())
@@ -249,6 +268,55 @@ func (e *Engine) publish(evs []Event) {
 	}
 }
 
+// reserve takes up to n free worker slots and returns how many it took.
+// Every slot taken is given back by release, or by the finisher once the
+// attempt it was taken for is recorded.
+func (e *Engine) reserve(n int) int {
+	for {
+		cur := e.inflight.Load()
+		free := int64(e.Workers) - cur
+		if free <= 0 || n <= 0 {
+			return 0
+		}
+		take := min(int64(n), free)
+		if e.inflight.CompareAndSwap(cur, cur+take) {
+			return int(take)
+		}
+	}
+}
+
+// release gives back n worker slots that carry no attempt.
+func (e *Engine) release(n int) {
+	if n > 0 {
+		e.inflight.Add(-int64(n))
+		if e.backlog.Load() {
+			e.signal()
+		}
+	}
+}
+
+// reserveDirect takes a worker slot for a delivery queued right now, so
+// that its first attempt is recorded in the same transaction and sent at
+// once, without a trip through the scheduler. It refuses while due
+// deliveries may be waiting for a worker, so those go first.
+func (e *Engine) reserveDirect() bool {
+	return !e.backlog.Load() && e.reserve(1) == 1
+}
+
+// dispatch hands a claimed attempt (its worker slot taken, its start
+// committed) to the workers. After Close has begun the attempt is left in
+// flight in the database: the next Open records it as interrupted and
+// resumes the delivery.
+func (e *Engine) dispatch(j *job) {
+	e.dispatchMu.RLock()
+	defer e.dispatchMu.RUnlock()
+	if e.dispatchClosed {
+		e.inflight.Add(-1)
+		return
+	}
+	e.jobs <- j // never blocks: at most Workers slots are taken, and jobs holds Workers
+}
+
 // runScheduler claims due deliveries for free workers and auto-completes
 // due tasks, then sleeps until the next due time, a new delivery or a free
 // worker. It never polls.
@@ -261,49 +329,76 @@ func (e *Engine) runScheduler(ctx context.Context) {
 		}
 		e.wakeups.Add(1)
 		now := e.clock.Now()
-		var failed bool
-		free := e.Workers - int(e.inflight.Load())
-		if free > 0 {
-			jobs, err := e.claim(ctx, now, free)
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("claim due deliveries", "err", err)
-				failed = true
-			}
-			for _, j := range jobs {
-				e.inflight.Add(1)
-				e.jobs <- j
-			}
-			free -= len(jobs)
-		}
-		if n, err := e.autoCompleteDue(ctx, now); err != nil && ctx.Err() == nil {
-			e.log.Error("auto-complete due tasks", "err", err)
-			failed = true
-		} else if n > 0 {
-			continue
-		}
-		var wait time.Duration = -1
-		if failed {
-			wait = retryAfterError
-		} else {
-			next, ok, err := e.nextDue(ctx, free > 0)
-			if err != nil && ctx.Err() == nil {
+		failed := false
+		var next time.Time // earliest future due time; zero: none
+		nextDelivery, nextAuto, err := e.nextDue(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
 				e.log.Error("find next due time", "err", err)
-				wait = retryAfterError
-			} else if ok {
-				wait = next.Sub(e.clock.Now())
-				if wait <= 0 {
+			}
+			failed = true
+		}
+		if !failed && !nextDelivery.IsZero() {
+			if nextDelivery.After(now) {
+				e.backlog.Store(false)
+				next = nextDelivery
+			} else if n := e.reserve(e.Workers); n == 0 {
+				// Every worker is busy: the finisher wakes us when one frees.
+				e.backlog.Store(true)
+			} else {
+				jobs, touched, err := e.claim(ctx, now, n)
+				e.release(n - len(jobs))
+				for _, j := range jobs {
+					e.dispatch(j)
+				}
+				switch {
+				case err != nil:
+					if ctx.Err() == nil {
+						e.log.Error("claim due deliveries", "err", err)
+					}
+					failed = true
+				case touched == n:
+					e.backlog.Store(true) // maybe more are due
 					continue
+				case touched > 0:
+					e.backlog.Store(false)
+					continue // find the next due time
+				default:
+					// The read said due, the claim found nothing: should not
+					// happen; look again after a pause rather than spin.
+					failed = true
 				}
 			}
+		} else if !failed {
+			e.backlog.Store(false)
 		}
-		var timerC <-chan time.Time
-		var timer Timer
-		if wait >= 0 {
-			if failed {
-				timer = RealClock{}.NewTimer(wait)
-			} else {
-				timer = e.clock.NewTimer(wait)
+		if !failed && !nextAuto.IsZero() {
+			if !nextAuto.After(now) {
+				if n, err := e.autoCompleteDue(ctx, now); err != nil {
+					if ctx.Err() == nil {
+						e.log.Error("auto-complete due tasks", "err", err)
+					}
+					failed = true
+				} else if n > 0 {
+					continue
+				}
+			} else if next.IsZero() || nextAuto.Before(next) {
+				next = nextAuto
 			}
+		}
+		var timer Timer
+		var timerC <-chan time.Time
+		switch {
+		case failed:
+			timer = RealClock{}.NewTimer(retryAfterError)
+		case !next.IsZero():
+			wait := next.Sub(e.clock.Now())
+			if wait <= 0 {
+				continue
+			}
+			timer = e.clock.NewTimer(wait)
+		}
+		if timer != nil {
 			timerC = timer.C()
 		}
 		select {
@@ -317,43 +412,45 @@ func (e *Engine) runScheduler(ctx context.Context) {
 	}
 }
 
-// nextDue is the earliest pending due time (deliveries only when a worker
-// is free) or auto-complete time.
-func (e *Engine) nextDue(ctx context.Context, deliveries bool) (time.Time, bool, error) {
-	var next sql.NullInt64
-	q := `SELECT MIN(auto_complete_at) FROM tasks WHERE status = 'pending' AND auto_complete_at IS NOT NULL`
-	if deliveries {
-		q = `SELECT MIN(t) FROM (
-			SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE state = 'pending'
-			UNION ALL
-			SELECT MIN(auto_complete_at) FROM tasks WHERE status = 'pending' AND auto_complete_at IS NOT NULL)`
-	}
-	st, err := e.rstmts.get(ctx, q)
+// nextDue is the earliest due time of a pending delivery and of a pending
+// task's auto-completion (zero when there is none).
+func (e *Engine) nextDue(ctx context.Context) (delivery, auto time.Time, err error) {
+	st, err := e.rstmts.get(ctx, `SELECT
+		(SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'),
+		(SELECT MIN(auto_complete_at) FROM tasks WHERE status = 'pending' AND auto_complete_at IS NOT NULL)`)
 	if err != nil {
-		return time.Time{}, false, err
+		return time.Time{}, time.Time{}, err
 	}
-	if err := st.QueryRowContext(ctx).Scan(&next); err != nil {
-		return time.Time{}, false, err
+	var d, a sql.NullInt64
+	if err := st.QueryRowContext(ctx).Scan(&d, &a); err != nil {
+		return time.Time{}, time.Time{}, err
 	}
-	if !next.Valid {
-		return time.Time{}, false, nil
+	if d.Valid {
+		delivery = fromNS(d.Int64)
 	}
-	return fromNS(next.Int64), true, nil
+	if a.Valid {
+		auto = fromNS(a.Int64)
+	}
+	return delivery, auto, nil
 }
 
-// claim marks up to limit due deliveries in flight, counting and recording
-// each attempt before it is sent (so a crash mid-attempt counts it).
-func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, error) {
-	var jobs []*job
+// claim marks up to limit due deliveries in flight, counting each attempt
+// and recording its start on the delivery row before it is sent (so a
+// crash mid-attempt counts it). touched is how many due rows it found.
+func (e *Engine) claim(ctx context.Context, now time.Time, limit int) (jobs []*job, touched int, err error) {
 	var evs []Event
-	err := e.write(ctx, func(tx querier) error {
-		jobs, evs = nil, nil
+	err = e.write(ctx, func(tx querier) error {
+		jobs, evs, touched = nil, nil, 0
 		rows, err := tx.QueryContext(ctx, `SELECT id, task_id, event, target, webhook_id, payload, attempts, next_attempt_at
 			FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ns(now), limit)
 		if err != nil {
 			return err
 		}
-		var exhausted []int64
+		type spent struct {
+			id     int64
+			taskID string
+		}
+		var exhausted []spent
 		for rows.Next() {
 			j := &job{}
 			var attempts int
@@ -362,8 +459,9 @@ func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, e
 				rows.Close()
 				return err
 			}
+			touched++
 			if attempts >= e.policy.MaxAttempts() {
-				exhausted = append(exhausted, j.delivery)
+				exhausted = append(exhausted, spent{j.delivery, j.taskID})
 				continue
 			}
 			j.n = attempts + 1
@@ -377,18 +475,15 @@ func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, e
 		}
 		for _, j := range jobs {
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_flight', attempts = ?, next_attempt_at = NULL,
-				updated_at = ? WHERE id = ?`, j.n, ns(now), j.delivery); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url) VALUES (?, ?, ?, ?, ?)`,
-				j.delivery, j.n, ns(j.dueAt), ns(now), j.target); err != nil {
+				attempt_due_at = ?, attempt_started_at = ?, updated_at = ? WHERE id = ?`,
+				j.n, ns(j.dueAt), ns(now), ns(now), j.delivery); err != nil {
 				return err
 			}
 		}
 		// A delivery that already had every attempt the policy allows (the
 		// policy was shortened between runs) fails without another attempt.
-		for _, id := range exhausted {
-			ev, err := e.decide(ctx, tx, id, false, now)
+		for _, d := range exhausted {
+			ev, err := e.decide(ctx, tx, d.id, d.taskID, false, now)
 			if err != nil {
 				return err
 			}
@@ -397,27 +492,25 @@ func (e *Engine) claim(ctx context.Context, now time.Time, limit int) ([]*job, e
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	e.publish(evs)
-	return jobs, nil
+	return jobs, touched, nil
 }
 
-// decide ends a delivery (succeeded or failed) and, when it is the task's
-// latest delivery, sets the task's callback_succeeded.
-func (e *Engine) decide(ctx context.Context, tx querier, delivery int64, ok bool, now time.Time) ([]Event, error) {
-	state := "failed"
-	if ok {
-		state = "succeeded"
-	}
-	var taskID string
-	if err := tx.QueryRowContext(ctx, `UPDATE deliveries SET state = ?, next_attempt_at = NULL, updated_at = ?
-		WHERE id = ? RETURNING task_id`, state, ns(now), delivery).Scan(&taskID); err != nil {
-		return nil, fmt.Errorf("end delivery %d: %w", delivery, err)
-	}
+// decide ends a delivery of taskID (succeeded or failed) and, when it is
+// the task's latest delivery, sets the task's callback_succeeded.
+func (e *Engine) decide(ctx context.Context, tx querier, delivery int64, taskID string, ok bool, now time.Time) ([]Event, error) {
+	q := `UPDATE deliveries SET state = 'failed', next_attempt_at = NULL, attempt_due_at = NULL,
+		attempt_started_at = NULL, updated_at = ? WHERE id = ?`
 	var at any
 	if ok {
+		q = `UPDATE deliveries SET state = 'succeeded', next_attempt_at = NULL, attempt_due_at = NULL,
+		attempt_started_at = NULL, updated_at = ? WHERE id = ?`
 		at = ns(now)
+	}
+	if _, err := tx.ExecContext(ctx, q, ns(now), delivery); err != nil {
+		return nil, fmt.Errorf("end delivery %d: %w", delivery, err)
 	}
 	var status string
 	err := tx.QueryRowContext(ctx, `UPDATE tasks SET callback_succeeded = ?, callback_succeeded_at = ?, updated_at = ?
@@ -451,7 +544,8 @@ func (e *Engine) runWorker(ctx context.Context) {
 }
 
 // runFinisher records results in batches (one transaction each), then
-// publishes their events and wakes the scheduler.
+// frees their workers, publishes their events and, when a retry was
+// scheduled or due deliveries wait for a worker, wakes the scheduler.
 func (e *Engine) runFinisher() {
 	defer close(e.finishDone)
 	for r := range e.results {
@@ -468,22 +562,26 @@ func (e *Engine) runFinisher() {
 				break more
 			}
 		}
-		evs, err := e.finish(batch)
+		evs, retries, err := e.finish(batch)
 		if err != nil {
 			// The rows stay in flight; the next Open resumes them.
 			e.log.Error("record attempts", "count", len(batch), "err", err)
 		}
 		e.inflight.Add(-int64(len(batch)))
-		e.signal()
+		if retries || e.backlog.Load() {
+			e.signal()
+		}
 		e.publish(evs)
 	}
 }
 
-func (e *Engine) finish(batch []*result) ([]Event, error) {
+// finish records the outcome of each attempt in batch in one transaction:
+// the attempt row, and the delivery's next state (succeeded, failed, or
+// pending with its retry time) with the task's callback_succeeded.
+func (e *Engine) finish(batch []*result) (evs []Event, retries bool, err error) {
 	ctx := context.Background()
-	var evs []Event
-	err := e.write(ctx, func(tx querier) error {
-		evs = nil
+	err = e.write(ctx, func(tx querier) error {
+		evs, retries = nil, false
 		var err error
 		now := e.clock.Now()
 		for _, r := range batch {
@@ -495,9 +593,10 @@ func (e *Engine) finish(batch []*result) ([]Event, error) {
 			if o.Error != "" {
 				errMsg, class = o.Error, o.Class
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET finished = 1, status = ?, error = ?, error_class = ?,
-			latency_ns = ?, reply_headers = ?, reply_body = ? WHERE delivery_id = ? AND n = ?`,
-				status, errMsg, class, int64(o.Latency), jsonOrEmpty(o.ReplyHeaders, "[]"), o.ReplyBody, j.delivery, j.n); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url, finished,
+				status, error, error_class, latency_ns, reply_headers, reply_body) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+				j.delivery, j.n, ns(j.dueAt), ns(j.startedAt), j.target, status, errMsg, class, int64(o.Latency),
+				jsonOrEmpty(o.ReplyHeaders, "[]"), o.ReplyBody); err != nil {
 				return err
 			}
 			ev := Event{Type: EventTypeAttempt, TaskID: j.taskID, Delivery: j.delivery, Event: j.event, Attempt: j.n,
@@ -507,10 +606,10 @@ func (e *Engine) finish(batch []*result) ([]Event, error) {
 			switch {
 			case o.OK:
 				ev.State = "succeeded"
-				taskEvs, err = e.decide(ctx, tx, j.delivery, true, now)
+				taskEvs, err = e.decide(ctx, tx, j.delivery, j.taskID, true, now)
 			case o.Final || j.n >= e.policy.MaxAttempts():
 				ev.State = "failed"
-				taskEvs, err = e.decide(ctx, tx, j.delivery, false, now)
+				taskEvs, err = e.decide(ctx, tx, j.delivery, j.taskID, false, now)
 			default:
 				next := now
 				if o.Class != ClassInterrupt {
@@ -519,8 +618,9 @@ func (e *Engine) finish(batch []*result) ([]Event, error) {
 				}
 				ev.State = "pending"
 				ev.NextAttemptAt = &next
-				_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
-				WHERE id = ?`, ns(next), ns(now), j.delivery)
+				retries = true
+				_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?,
+					attempt_due_at = NULL, attempt_started_at = NULL, updated_at = ? WHERE id = ?`, ns(next), ns(now), j.delivery)
 			}
 			if err != nil {
 				return err
@@ -531,65 +631,84 @@ func (e *Engine) finish(batch []*result) ([]Event, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return evs, nil
+	return evs, retries, nil
 }
 
 // recoverInFlight ends attempts that were in flight when the process
 // stopped: each is recorded as interrupted (it counts) and its delivery is
-// due again now, or failed if it had no attempt left.
+// due again now, or failed if it had no attempt left. It runs in Open,
+// before the writer starts.
 func (e *Engine) recoverInFlight(ctx context.Context) (int, error) {
-	tx, err := e.begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
-	}
-	defer tx.Rollback()
-	now := e.clock.Now()
-	rows, err := tx.QueryContext(ctx, `SELECT id, attempts FROM deliveries WHERE state = 'in_flight'`)
-	if err != nil {
-		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
-	}
-	type row struct {
-		id       int64
-		attempts int
-	}
-	var list []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.attempts); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
+	var (
+		evs []Event
+		n   int
+	)
+	err := e.wc.run(ctx, func(tx querier) error {
+		now := e.clock.Now()
+		rows, err := tx.QueryContext(ctx, `SELECT id, task_id, target, attempts, attempt_due_at, attempt_started_at
+			FROM deliveries WHERE state = 'in_flight'`)
+		if err != nil {
+			return err
 		}
-		list = append(list, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
-	}
-	var evs []Event
-	for _, r := range list {
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET finished = 1, error = ?, error_class = ?
-			WHERE delivery_id = ? AND finished = 0`, "process stopped during the attempt; its outcome is unknown",
-			ClassInterrupt, r.id); err != nil {
-			return 0, fmt.Errorf("recover delivery %d: %w", r.id, err)
+		type row struct {
+			id             int64
+			taskID, target string
+			attempts       int
+			due, started   sql.NullInt64
 		}
-		if r.attempts >= e.policy.MaxAttempts() {
-			ev, err := e.decide(ctx, tx, r.id, false, now)
-			if err != nil {
-				return 0, err
+		var list []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.taskID, &r.target, &r.attempts, &r.due, &r.started); err != nil {
+				rows.Close()
+				return err
 			}
-			evs = append(evs, ev...)
-			continue
+			list = append(list, r)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?
-			WHERE id = ?`, ns(now), ns(now), r.id); err != nil {
-			return 0, fmt.Errorf("recover delivery %d: %w", r.id, err)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		n = len(list)
+		for _, r := range list {
+			// The attempt's start is on the delivery row; a database written
+			// before that has an unfinished attempts row instead.
+			due, started := ns(now), ns(now)
+			if r.due.Valid {
+				due = r.due.Int64
+			}
+			if r.started.Valid {
+				started = r.started.Int64
+			}
+			if r.attempts > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url, finished, error, error_class)
+					VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (delivery_id, n) DO UPDATE SET finished = 1,
+					error = excluded.error, error_class = excluded.error_class WHERE finished = 0`,
+					r.id, r.attempts, due, started, r.target, "process stopped during the attempt; its outcome is unknown",
+					ClassInterrupt); err != nil {
+					return fmt.Errorf("delivery %d: %w", r.id, err)
+				}
+			}
+			if r.attempts >= e.policy.MaxAttempts() {
+				ev, err := e.decide(ctx, tx, r.id, r.taskID, false, now)
+				if err != nil {
+					return err
+				}
+				evs = append(evs, ev...)
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempt_due_at = NULL,
+				attempt_started_at = NULL, updated_at = ? WHERE id = ?`, ns(now), ns(now), r.id); err != nil {
+				return fmt.Errorf("delivery %d: %w", r.id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
 	}
 	e.publish(evs)
-	return len(list), nil
+	return n, nil
 }

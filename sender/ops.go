@@ -28,15 +28,18 @@ type ProfileUpdate struct {
 }
 
 func (e *Engine) loadProfile(ctx context.Context) error {
-	// The first Open gives the profile a random callback auth key, as a
-	// hosted account would have.
-	if _, err := e.wdb.ExecContext(ctx, `INSERT INTO profile (id, callback_auth_key) VALUES (1, ?)
-		ON CONFLICT (id) DO NOTHING`, "live_"+newID(16)); err != nil {
-		return fmt.Errorf("create profile: %w", err)
-	}
 	var p Profile
-	if err := e.wdb.QueryRowContext(ctx, `SELECT default_callback_url, callback_auth_key, signing_secret
-		FROM profile WHERE id = 1`).Scan(&p.DefaultCallbackURL, &p.CallbackAuthKey, &p.SigningSecret); err != nil {
+	err := e.wc.run(ctx, func(tx querier) error {
+		// The first Open gives the profile a random callback auth key, as a
+		// hosted account would have.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO profile (id, callback_auth_key) VALUES (1, ?)
+			ON CONFLICT (id) DO NOTHING`, "live_"+newID(16)); err != nil {
+			return fmt.Errorf("create profile: %w", err)
+		}
+		return tx.QueryRowContext(ctx, `SELECT default_callback_url, callback_auth_key, signing_secret
+			FROM profile WHERE id = 1`).Scan(&p.DefaultCallbackURL, &p.CallbackAuthKey, &p.SigningSecret)
+	})
+	if err != nil {
 		return fmt.Errorf("load profile: %w", err)
 	}
 	e.profile.Store(&p)
@@ -77,8 +80,15 @@ func (e *Engine) SetProfile(ctx context.Context, u ProfileUpdate) (Profile, erro
 		}
 		p.SigningSecret = s
 	}
-	if _, err := e.wdb.ExecContext(ctx, `UPDATE profile SET default_callback_url = ?, callback_auth_key = ?,
-		signing_secret = ? WHERE id = 1`, p.DefaultCallbackURL, p.CallbackAuthKey, p.SigningSecret); err != nil {
+	if !e.opened.Load() {
+		return p, ErrNotOpen
+	}
+	err := e.write(ctx, func(tx querier) error {
+		_, err := tx.ExecContext(ctx, `UPDATE profile SET default_callback_url = ?, callback_auth_key = ?,
+			signing_secret = ? WHERE id = 1`, p.DefaultCallbackURL, p.CallbackAuthKey, p.SigningSecret)
+		return err
+	})
+	if err != nil {
 		return e.Profile(), fmt.Errorf("save profile: %w", err)
 	}
 	e.profile.Store(&p)
@@ -121,7 +131,7 @@ func (e *Engine) CreateTask(ctx context.Context, typ string, body []byte) (*Task
 	}
 	now := e.clock.Now().UTC()
 	t := &Task{
-		TaskID: newID(12), Type: in.Type, Instruction: in.Instruction, Params: in.Params,
+		TaskID: e.ids.next(time.Now()), Type: in.Type, Instruction: in.Instruction, Params: in.Params,
 		Status: StatusPending, CreatedAt: now, UpdatedAt: now, Response: json.RawMessage("null"),
 		Metadata: in.Metadata, IsTest: in.IsTest,
 	}
@@ -157,7 +167,7 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 	now := e.clock.Now().UTC()
 	resp, _ := json.Marshal(map[string]string{"error": cause.Error()})
 	t := &Task{
-		TaskID: newID(12), Type: in.Type, Instruction: in.Instruction, Params: in.Params,
+		TaskID: e.ids.next(time.Now()), Type: in.Type, Instruction: in.Instruction, Params: in.Params,
 		Status: StatusError, CreatedAt: now, UpdatedAt: now, Response: resp,
 		Metadata: in.Metadata, IsTest: in.IsTest,
 	}
@@ -176,16 +186,27 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 	if in.UniqueID != "" {
 		t.UniqueID = &in.UniqueID
 	}
-	if err := e.write(ctx, func(tx querier) error {
+	var (
+		j      *job
+		queued int64
+		slot   bool
+	)
+	err := e.write(ctx, func(tx querier) error {
+		j, queued = nil, 0
 		if err := insertTask(ctx, tx, t, "", nil); err != nil {
 			return err
 		}
-		_, err := e.enqueue(ctx, tx, t, EventError, now)
+		if !slot {
+			slot = e.reserveDirect()
+		}
+		var err error
+		queued, j, err = e.enqueue(ctx, tx, t, EventError, now, slot)
 		return err
-	}); err != nil {
+	})
+	e.handOff(j, slot, queued, err)
+	if err != nil {
 		return nil, fmt.Errorf("record error task: %w", err)
 	}
-	e.signal()
 	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, At: now}})
 	return t, nil
 }
@@ -193,32 +214,64 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 // enqueue queues a callback of event for t (as it is now) to its callback
 // URL or the profile default; it returns 0 when there is no target. The
 // task's callback_succeeded goes back to undecided: the caller saves t
-// after enqueue, in the same transaction.
-func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string, now time.Time) (int64, error) {
+// after enqueue, in the same transaction. With direct (a worker slot taken
+// by reserveDirect), the delivery's first attempt is counted and its start
+// recorded in this transaction, and the returned job is to be handed to
+// the workers (handOff) once it has committed.
+func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string, now time.Time, direct bool) (int64, *job, error) {
 	target := e.Profile().DefaultCallbackURL
 	if t.CallbackURL != nil && *t.CallbackURL != "" {
 		target = *t.CallbackURL
 	}
 	if target == "" {
-		return 0, nil
+		return 0, nil, nil
 	}
 	tg, err := parseTarget(target)
 	if err != nil {
-		return 0, fmt.Errorf("callback target of task %s: %w", t.TaskID, err)
+		return 0, nil, fmt.Errorf("callback target of task %s: %w", t.TaskID, err)
 	}
 	t.CallbackSucceeded, t.CallbackSucceededAt = nil, nil
 	payload, err := payloadFor(t)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
-		attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
-		t.TaskID, event, tg.String(), "msg_"+newID(12), payload, ns(now), ns(now), ns(now)).Scan(&id)
+	j := &job{taskID: t.TaskID, event: event, target: tg.String(), webhookID: "msg_" + newID(12), payload: payload,
+		dueAt: now, startedAt: now}
+	if direct {
+		j.n = 1
+		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
+			attempts, next_attempt_at, attempt_due_at, attempt_started_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'in_flight', 1, NULL, ?, ?, ?, ?) RETURNING id`,
+			j.taskID, j.event, j.target, j.webhookID, j.payload, ns(now), ns(now), ns(now), ns(now)).Scan(&j.delivery)
+	} else {
+		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
+			attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
+			j.taskID, j.event, j.target, j.webhookID, j.payload, ns(now), ns(now), ns(now)).Scan(&j.delivery)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("queue callback: %w", err)
+		return 0, nil, fmt.Errorf("queue callback: %w", err)
 	}
-	return id, nil
+	if !direct {
+		return j.delivery, nil, nil
+	}
+	return j.delivery, j, nil
+}
+
+// handOff follows a write that may have queued a delivery (queued is its
+// id, 0 if none; err the write's result): a committed direct attempt goes
+// to the workers; an unused worker slot is given back; a delivery queued
+// without a slot wakes the scheduler.
+func (e *Engine) handOff(j *job, slot bool, queued int64, err error) {
+	if err == nil && j != nil {
+		e.dispatch(j)
+		return
+	}
+	if slot {
+		e.release(1)
+	}
+	if err == nil && queued != 0 {
+		e.signal()
+	}
 }
 
 // mutate runs change on task id in one write transaction; when change
@@ -232,9 +285,11 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		now    time.Time
 		event  string
 		queued int64
+		j      *job
+		slot   bool
 	)
 	err := e.write(ctx, func(tx querier) error {
-		t, event, queued = nil, "", 0
+		t, event, queued, j = nil, "", 0, nil
 		row, err := getTask(ctx, tx, id)
 		if err != nil {
 			return err
@@ -246,7 +301,10 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		}
 		t.UpdatedAt = now
 		if event != "" {
-			if queued, err = e.enqueue(ctx, tx, t, event, now); err != nil {
+			if !slot {
+				slot = e.reserveDirect()
+			}
+			if queued, j, err = e.enqueue(ctx, tx, t, event, now, slot); err != nil {
 				return err
 			}
 		}
@@ -264,18 +322,20 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		}
 		return nil
 	})
+	e.handOff(j, slot, queued, err)
 	if err != nil {
 		return nil, err
 	}
-	if queued != 0 || event == EventRecall {
-		e.signal()
+	if event == EventRecall {
+		e.signal() // its auto-completion time
 	}
 	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
 	return t, nil
 }
 
 // CompleteTask completes a pending task with response (a JSON object) and
-// queues the completion callback.
+// queues the completion callback. The state check and the change are one
+// UPDATE that returns the completed task, from which the payload is built.
 func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawMessage) (*Task, error) {
 	if len(response) == 0 || isNull(response) {
 		return nil, fieldErr("response", "required (a JSON object)")
@@ -283,16 +343,52 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 	if !isObject(response) || !json.Valid(response) {
 		return nil, fieldErr("response", "must be a JSON object")
 	}
-	response = compact(response)
-	return e.mutate(ctx, id, func(t *Task, now time.Time) (string, error) {
-		if t.Status != StatusPending {
-			return "", fmt.Errorf("complete task %s in status %s: %w", t.TaskID, t.Status, ErrState)
+	if !e.opened.Load() {
+		return nil, ErrNotOpen
+	}
+	resp := string(compact(response))
+	var (
+		t      *Task
+		now    time.Time
+		queued int64
+		j      *job
+		slot   bool
+	)
+	err := e.write(ctx, func(tx querier) error {
+		t, queued, j = nil, 0, nil
+		now = e.clock.Now().UTC()
+		// A callback is queued when the task or the profile has a target;
+		// callback_succeeded is then undecided again.
+		hasDefault := e.Profile().DefaultCallbackURL != ""
+		row, err := scanTask(tx.QueryRowContext(ctx, `UPDATE tasks SET status = 'completed', response = ?,
+			completed_at = ?, updated_at = ?,
+			callback_succeeded = CASE WHEN coalesce(callback_url, '') != '' OR ? THEN NULL ELSE callback_succeeded END,
+			callback_succeeded_at = CASE WHEN coalesce(callback_url, '') != '' OR ? THEN NULL ELSE callback_succeeded_at END
+			WHERE task_id = ? AND status = 'pending' RETURNING `+taskColumns,
+			resp, ns(now), ns(now), hasDefault, hasDefault, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur, err := getTask(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("complete task %s in status %s: %w", cur.TaskID, cur.Status, ErrState)
 		}
-		t.Status = StatusCompleted
-		t.Response = response
-		t.CompletedAt = &now
-		return EventCompleted, nil
+		if err != nil {
+			return fmt.Errorf("complete task %s: %w", id, err)
+		}
+		t = &row.Task
+		if !slot {
+			slot = e.reserveDirect()
+		}
+		queued, j, err = e.enqueue(ctx, tx, t, EventCompleted, now, slot)
+		return err
 	})
+	e.handOff(j, slot, queued, err)
+	if err != nil {
+		return nil, err
+	}
+	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
+	return t, nil
 }
 
 // Audit is an audit of a completed task: Accepted (with optional Comments)
@@ -476,18 +572,21 @@ func (e *Engine) Deliveries(ctx context.Context, taskID string) ([]Delivery, err
 	if _, err := getTask(ctx, tx, taskID); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, event, target, webhook_id, state, created_at, next_attempt_at
-		FROM deliveries WHERE task_id = ? ORDER BY id`, taskID)
+	rows, err := tx.QueryContext(ctx, `SELECT id, event, target, webhook_id, state, created_at, next_attempt_at,
+		attempts, attempt_due_at, attempt_started_at FROM deliveries WHERE task_id = ? ORDER BY id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
 	out := []Delivery{}
 	index := map[int64]int{}
+	var current []Attempt // the attempt in flight of each delivery (At zero: none)
 	for rows.Next() {
 		d := Delivery{TaskID: taskID, Attempts: []Attempt{}, MaxAttempts: e.policy.MaxAttempts()}
 		var created int64
-		var next sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.Event, &d.Target, &d.WebhookID, &d.State, &created, &next); err != nil {
+		var attempts int
+		var next, due, started sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Event, &d.Target, &d.WebhookID, &d.State, &created, &next,
+			&attempts, &due, &started); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read deliveries: %w", err)
 		}
@@ -496,6 +595,12 @@ func (e *Engine) Deliveries(ctx context.Context, taskID string) ([]Delivery, err
 		d.NextAttemptAt = nullTime(next)
 		index[d.ID] = len(out)
 		out = append(out, d)
+		var cur Attempt
+		if d.State == "in_flight" && started.Valid && due.Valid {
+			cur = Attempt{N: attempts, At: fromNS(started.Int64), DueAt: fromNS(due.Int64), URL: d.Target,
+				InFlight: true, ReplyHeaders: [][2]string{}}
+		}
+		current = append(current, cur)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -551,6 +656,13 @@ func (e *Engine) Deliveries(ctx context.Context, taskID string) ([]Delivery, err
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read attempts: %w", err)
 	}
+	// The attempt in flight has no attempts row until its outcome is known.
+	for i, cur := range current {
+		atts := out[i].Attempts
+		if !cur.At.IsZero() && (len(atts) == 0 || atts[len(atts)-1].N < cur.N) {
+			out[i].Attempts = append(atts, cur)
+		}
+	}
 	return out, nil
 }
 
@@ -562,44 +674,43 @@ func (e *Engine) RetryCallback(ctx context.Context, taskID string) (*Delivery, e
 	if !e.opened.Load() {
 		return nil, ErrNotOpen
 	}
-	tx, err := e.begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("retry callback: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := getTask(ctx, tx, taskID); err != nil {
-		return nil, err
-	}
-	now := e.clock.Now()
 	var id int64
-	var state string
-	err = tx.QueryRowContext(ctx, `SELECT id, state FROM deliveries WHERE task_id = ? ORDER BY id DESC LIMIT 1`, taskID).Scan(&id, &state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("task %s: %w", taskID, ErrNoCallback)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("retry callback: %w", err)
-	}
-	switch state {
-	case "pending":
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?`, ns(now), ns(now), id)
-	case "in_flight":
-		return nil, fmt.Errorf("callback of task %s is being sent right now: %w", taskID, ErrState)
-	default:
-		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
-			attempts, next_attempt_at, created_at, updated_at)
-			SELECT task_id, event, target, webhook_id, payload, 'pending', 0, ?, ?, ? FROM deliveries WHERE id = ?
-			RETURNING id`, ns(now), ns(now), ns(now), id).Scan(&id)
-		if err == nil {
-			_, err = tx.ExecContext(ctx, `UPDATE tasks SET callback_succeeded = NULL, callback_succeeded_at = NULL,
-				updated_at = ? WHERE task_id = ?`, ns(now), taskID)
+	err := e.write(ctx, func(tx querier) error {
+		id = 0
+		if _, err := getTask(ctx, tx, taskID); err != nil {
+			return err
 		}
-	}
+		now := e.clock.Now()
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT id, state FROM deliveries WHERE task_id = ? ORDER BY id DESC LIMIT 1`, taskID).Scan(&id, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("task %s: %w", taskID, ErrNoCallback)
+		}
+		if err != nil {
+			return fmt.Errorf("retry callback: %w", err)
+		}
+		switch state {
+		case "pending":
+			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?`, ns(now), ns(now), id)
+		case "in_flight":
+			return fmt.Errorf("callback of task %s is being sent right now: %w", taskID, ErrState)
+		default:
+			err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
+				attempts, next_attempt_at, created_at, updated_at)
+				SELECT task_id, event, target, webhook_id, payload, 'pending', 0, ?, ?, ? FROM deliveries WHERE id = ?
+				RETURNING id`, ns(now), ns(now), ns(now), id).Scan(&id)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `UPDATE tasks SET callback_succeeded = NULL, callback_succeeded_at = NULL,
+					updated_at = ? WHERE task_id = ?`, ns(now), taskID)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("retry callback: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("retry callback: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("retry callback: %w", err)
+		return nil, err
 	}
 	e.signal()
 	ds, err := e.Deliveries(ctx, taskID)

@@ -3,6 +3,7 @@ package sender
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -338,6 +340,33 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// taskIDs makes task ids that sort by creation, shaped like the hosted
+// API's (MongoDB ObjectId: 24 hex digits): 4 bytes of Unix seconds, 5
+// random bytes chosen once, a 3-byte counter. New ids land at the end of
+// the indexes that hold them instead of on a random page each.
+type taskIDs struct {
+	random [5]byte
+	seq    atomic.Uint32
+}
+
+func newTaskIDs() *taskIDs {
+	g := &taskIDs{}
+	_, _ = rand.Read(g.random[:])
+	var c [4]byte
+	_, _ = rand.Read(c[:])
+	g.seq.Store(binary.BigEndian.Uint32(c[:]) & 0xffffff)
+	return g
+}
+
+func (g *taskIDs) next(now time.Time) string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[0:4], uint32(now.Unix()))
+	copy(b[4:9], g.random[:])
+	c := g.seq.Add(1)
+	b[9], b[10], b[11] = byte(c>>16), byte(c>>8), byte(c)
+	return hex.EncodeToString(b[:])
 }
 
 // newID returns n random bytes in hex.

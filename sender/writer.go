@@ -2,7 +2,7 @@ package sender
 
 import (
 	"context"
-	"fmt"
+	"time"
 )
 
 // writeOp is one unit of work for the writer: fn runs inside a transaction
@@ -35,6 +35,9 @@ func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
 // runWriter commits batches of write ops until stopWriter is closed.
 func (e *Engine) runWriter() {
 	defer close(e.writerDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	prev := 0 // size of the last batch
 	for {
 		var first *writeOp
 		select {
@@ -43,18 +46,46 @@ func (e *Engine) runWriter() {
 			return
 		}
 		batch := []*writeOp{first}
+		// Under load, the callers of the last batch are sending their next
+		// ops right now: wait a moment for them rather than commit the first
+		// few alone and make the rest wait a whole commit.
+		linger := prev >= lingerFrom
+		waiting := false
 	more:
 		for len(batch) < maxBatch {
 			select {
 			case op := <-e.ops:
 				batch = append(batch, op)
+				continue
 			default:
+			}
+			if !linger || len(batch) >= prev {
+				break
+			}
+			if !waiting {
+				timer.Reset(lingerFor)
+				waiting = true
+			}
+			select {
+			case op := <-e.ops:
+				batch = append(batch, op)
+			case <-timer.C:
+				waiting = false
 				break more
 			}
 		}
+		timer.Stop()
+		prev = len(batch)
 		e.commitBatch(batch)
 	}
 }
+
+// A batch waits up to lingerFor to grow to the size of the last one, when
+// that was at least lingerFrom ops.
+const (
+	lingerFrom = 4
+	lingerFor  = 200 * time.Microsecond
+)
 
 func (e *Engine) commitBatch(batch []*writeOp) {
 	if len(batch) > 1 {
@@ -81,19 +112,19 @@ func (e *Engine) commitBatch(batch []*writeOp) {
 // runOps runs ops in one transaction and commits it if every op succeeded.
 // err is a failure of the transaction or of any op (then nothing is kept).
 func (e *Engine) runOps(ops []*writeOp) ([]error, error) {
-	tx, err := e.begin(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("begin write: %w", err)
+	ctx := context.Background()
+	if err := e.wc.beginTx(ctx); err != nil {
+		return nil, err
 	}
-	defer tx.Rollback()
 	errs := make([]error, len(ops))
 	for i, op := range ops {
-		if errs[i] = op.fn(tx); errs[i] != nil {
+		if errs[i] = op.fn(wtx{e.wc}); errs[i] != nil {
+			e.wc.rollbackTx()
 			return nil, errs[i]
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if err := e.wc.commitTx(ctx); err != nil {
+		return nil, err
 	}
 	return errs, nil
 }
