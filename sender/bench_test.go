@@ -192,12 +192,14 @@ func benchDelivery(b *testing.B, concurrency int, viaAPI bool) {
 
 	b.ResetTimer()
 	cpu0 := processCPU()
+	commits0 := e.commits.Load()
 	fullTime, err := run(b.N, full)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
 	cpu1 := processCPU()
+	commits := e.commits.Load() - commits0
 	bareTime, err := run(b.N, bare)
 	if err != nil {
 		b.Fatal(err)
@@ -219,6 +221,7 @@ func benchDelivery(b *testing.B, concurrency int, viaAPI bool) {
 	b.ReportMetric(deliveries, "deliveries/s")
 	b.ReportMetric(posts, "bare_posts/s")
 	b.ReportMetric(deliveries/posts, "ratio")
+	b.ReportMetric(float64(commits)/float64(b.N), "commits/delivery")
 	if cpu2 > 0 {
 		// CPU time of the whole process (engine, receiver and load
 		// generator) per delivery and per bare POST: steadier than rates on

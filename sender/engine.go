@@ -46,6 +46,7 @@ type Engine struct {
 	inflight   atomic.Int64 // worker slots taken (claimed or dispatched attempts not yet recorded)
 	backlog    atomic.Bool  // due deliveries may be waiting for a free worker
 	wakeups    atomic.Int64 // scheduler loop turns, for tests of idleness
+	commits    atomic.Int64 // write transactions committed, for benchmarks
 
 	dispatchMu     sync.RWMutex // guards sends on jobs against Close
 	dispatchClosed bool

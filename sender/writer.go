@@ -13,6 +13,7 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(tx querier) error
 	done chan error
+	at   time.Time // when it was submitted
 }
 
 // maxBatch bounds the ops committed in one transaction.
@@ -23,7 +24,7 @@ const maxBatch = 128
 // and attempt results share transactions instead of queueing for the one
 // write connection one by one.
 func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), at: time.Now()}
 	select {
 	case e.ops <- op:
 	case <-e.writerDone:
@@ -33,58 +34,75 @@ func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
 }
 
 // runWriter commits batches of write ops until stopWriter is closed.
+//
+// A batch takes every op already waiting. While ops arrive close together
+// (the typical gap between submissions, an average of recent ones, is under
+// maxGap) it also waits up to twice that gap for the next one, and so on,
+// for at most maxLinger since the batch began: under load one commit serves
+// many callers instead of each paying for its own, and an idle engine never
+// waits.
 func (e *Engine) runWriter() {
 	defer close(e.writerDone)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	prev := 0 // size of the last batch
+	var (
+		last time.Time     // submission time of the last op taken
+		gap  time.Duration // moving average of the gaps between submissions
+	)
+	take := func(batch []*writeOp, op *writeOp) []*writeOp {
+		if !last.IsZero() {
+			g := max(op.at.Sub(last), 0)
+			gap += (g - gap) / 8
+		}
+		if op.at.After(last) {
+			last = op.at
+		}
+		return append(batch, op)
+	}
 	for {
-		var first *writeOp
+		var batch []*writeOp
 		select {
-		case first = <-e.ops:
+		case op := <-e.ops:
+			batch = take(batch, op)
 		case <-e.stopWriter:
 			return
 		}
-		batch := []*writeOp{first}
-		// Under load, the callers of the last batch are sending their next
-		// ops right now: wait a moment for them rather than commit the first
-		// few alone and make the rest wait a whole commit.
-		linger := prev >= lingerFrom
-		waiting := false
-	more:
+		start := time.Now()
+	fill:
 		for len(batch) < maxBatch {
 			select {
 			case op := <-e.ops:
-				batch = append(batch, op)
+				batch = take(batch, op)
 				continue
 			default:
 			}
-			if !linger || len(batch) >= prev {
+			wait := 2 * gap
+			if gap > maxGap || wait <= 0 {
 				break
 			}
-			if !waiting {
-				timer.Reset(lingerFor)
-				waiting = true
+			if left := maxLinger - time.Since(start); wait > left {
+				wait = left
 			}
+			if wait <= 0 {
+				break
+			}
+			timer.Reset(wait)
 			select {
 			case op := <-e.ops:
-				batch = append(batch, op)
+				timer.Stop()
+				batch = take(batch, op)
 			case <-timer.C:
-				waiting = false
-				break more
+				break fill
 			}
 		}
-		timer.Stop()
-		prev = len(batch)
 		e.commitBatch(batch)
 	}
 }
 
-// A batch waits up to lingerFor to grow to the size of the last one, when
-// that was at least lingerFrom ops.
+// Group commit tuning: see runWriter.
 const (
-	lingerFrom = 4
-	lingerFor  = 200 * time.Microsecond
+	maxGap    = 100 * time.Microsecond
+	maxLinger = 500 * time.Microsecond
 )
 
 func (e *Engine) commitBatch(batch []*writeOp) {
@@ -126,5 +144,6 @@ func (e *Engine) runOps(ops []*writeOp) ([]error, error) {
 	if err := e.wc.commitTx(ctx); err != nil {
 		return nil, err
 	}
+	e.commits.Add(1)
 	return errs, nil
 }
