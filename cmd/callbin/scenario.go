@@ -203,7 +203,11 @@ func (cfg *scenarioConfig) runFile(ctx context.Context, f *scenariorun.File) *sc
 		os.RemoveAll(m.DataDir)
 	}()
 	if f.UsesEmail() {
-		if err := smtpAnswers(ctx, m.SMTPAddr); err != nil {
+		addr := m.SMTPAddr
+		if m.SMTP != nil {
+			addr = m.SMTP.ListenAddr()
+		}
+		if err := smtpAnswers(ctx, addr); err != nil {
 			why := fmt.Sprintf("it sends e-mail, and %v yet (%v)", errNoSMTP, err)
 			fmt.Fprintf(cfg.Stdout, "--- SKIP: %s: %s\n", f.Name, why)
 			return &scenariorun.Result{File: f, Skipped: why}
@@ -213,9 +217,9 @@ func (cfg *scenarioConfig) runFile(ctx context.Context, f *scenariorun.File) *sc
 	return r.Run(ctx, f)
 }
 
-// openSandbox starts a callbin for one run file: free loopback ports, a
-// temporary data folder, an auth token, and the file's clock speed,
-// callback timeout and seed.
+// openSandbox starts a callbin for one run file: free loopback ports
+// (HTTP and SMTP), a temporary data folder, an auth token, and the file's
+// clock speed, callback timeout and seed.
 func (cfg *scenarioConfig) openSandbox(f *scenariorun.File) (*Main, string, error) {
 	dir, err := os.MkdirTemp("", "callbin-scenario-")
 	if err != nil {
@@ -224,46 +228,25 @@ func (cfg *scenarioConfig) openSandbox(f *scenariorun.File) (*Main, string, erro
 	tok := make([]byte, 16)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
-	var lastErr error
-	for try := 0; try < 3; try++ { // the SMTP port is picked free, then bound: another process may take it between
-		smtpAddr, err := freeLoopbackAddr()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, "", err
-		}
-		m := NewMain()
-		m.HTTPAddr = "127.0.0.1:0"
-		m.SMTPAddr = smtpAddr
-		m.DataDir = dir
-		m.AuthToken = token
-		m.Stderr = cfg.Stderr
-		m.Logger = slog.New(slog.NewTextHandler(cfg.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		if f.TimeScale != 0 {
-			m.TimeScale = f.TimeScale
-		}
-		if f.CallbackTimeout != 0 {
-			m.CallbackTimeout = f.CallbackTimeout
-		}
-		m.Seed = f.Seed
-		if lastErr = m.Open(); lastErr == nil {
-			return m, token, nil
-		}
+	m := NewMain()
+	m.HTTPAddr = "127.0.0.1:0"
+	m.SMTPAddr = "127.0.0.1:0"
+	m.DataDir = dir
+	m.AuthToken = token
+	m.Stderr = cfg.Stderr
+	m.Logger = slog.New(slog.NewTextHandler(cfg.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if f.TimeScale != 0 {
+		m.TimeScale = f.TimeScale
 	}
-	os.RemoveAll(dir)
-	return nil, "", fmt.Errorf("start a callbin: %w", lastErr)
-}
-
-// freeLoopbackAddr returns a loopback TCP address that was free a moment
-// ago. Main takes the SMTP address as given (and the sender relays e-mail
-// callbacks to it), so a run needs a real port there rather than :0.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+	if f.CallbackTimeout != 0 {
+		m.CallbackTimeout = f.CallbackTimeout
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, nil
+	m.Seed = f.Seed
+	if err := m.Open(); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", fmt.Errorf("start a callbin: %w", err)
+	}
+	return m, token, nil
 }
 
 // smtpAnswers reports whether an SMTP server greets at addr.

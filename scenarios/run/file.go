@@ -174,9 +174,12 @@ type Expectation struct {
 	Kind string
 	// Captures is the number of captures (of Kind, when set).
 	Captures *int
-	// BodyContains must be in every capture's body (for e-mail: its text).
+	// BodyContains must be in the body of every capture that has one (for
+	// e-mail: its text part, else its raw message); an e-mail refused at
+	// RCPT has none. At least one capture must have a body.
 	BodyContains string
-	// SubjectContains must be in every e-mail capture's subject.
+	// SubjectContains must be in the subject of every e-mail capture that
+	// carries a message.
 	SubjectContains string
 }
 

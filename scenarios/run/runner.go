@@ -190,7 +190,11 @@ func (r *Runner) Run(ctx context.Context, f *File) *Result {
 			res.Err = fmt.Errorf("task %d: %s", i, t.Err)
 		}
 	}
-	if res.Err == nil && runCtx.Err() != nil && ctx.Err() == nil {
+	switch {
+	case res.Err != nil:
+	case ctx.Err() != nil:
+		res.Err = fmt.Errorf("interrupted: %w", ctx.Err())
+	case runCtx.Err() != nil:
 		res.Err = fmt.Errorf("%w after %s: some tasks' callbacks were not decided", ErrTimeout, f.Timeout)
 	}
 
@@ -273,10 +277,15 @@ type driver struct {
 func (d *driver) task(ctx context.Context, i int) {
 	t := &d.file.Tasks[i]
 	o := &d.obs.Tasks[i]
+	if ctx.Err() != nil {
+		return // the run timed out before this task's turn
+	}
 	req, _ := d.exp.expandValue(t.Request).(map[string]any)
 	created, err := d.api.createTask(ctx, t.Type, req)
 	var ae *APIError
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return
 	case err == nil:
 		o.ID = created.TaskID
 		d.out.printf("    task %d: created %s (%s)\n", i, o.ID, t.Type)
@@ -293,17 +302,22 @@ func (d *driver) task(ctx context.Context, i int) {
 	wake := d.watch.add(o.ID, i)
 	for _, st := range t.Steps {
 		if err := d.settle(ctx, o, wake); err != nil {
-			o.Err = fmt.Sprintf("before step %s: %v", st.Action, err)
-			return
+			if ctx.Err() == nil {
+				o.Err = fmt.Sprintf("before step %s: %v", st.Action, err)
+			}
+			return // at the timeout: the task did not settle, which its checks say
 		}
 		if err := d.api.step(ctx, o.ID, Step{Action: st.Action, Body: d.exp.expandValue(st.Body)}); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			o.Err = fmt.Sprintf("step %s: %v", st.Action, err)
 			d.out.printf("    task %d: %s\n", i, o.Err)
 			return
 		}
 		d.out.printf("    task %d: %s\n", i, st.Action)
 	}
-	if err := d.settle(ctx, o, wake); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := d.settle(ctx, o, wake); err != nil && ctx.Err() == nil {
 		o.Err = err.Error()
 	}
 }
