@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-smtp"
 
 	"github.com/callbin/callbin/frontend/browsertest"
-	"github.com/callbin/callbin/inbox"
 )
 
 // Browser tests: headless Chromium (through chromedp) against a real
@@ -290,7 +290,7 @@ func TestBrowserAttemptTimeline(t *testing.T) {
 
 // TestBrowserPayloadsRunNothing: captures whose path, query, headers and
 // body carry script payloads, and an e-mail whose HTML part carries
-// scripts, are shown as text and run nothing. Each payload would mark
+// scripts (sent through the SMTP sink), are shown as text and run nothing. Each payload would mark
 // window.__pwned and send a beacon capture to the bin "pwned" (allowed by
 // the page's CSP, so it would arrive): neither may happen.
 func TestBrowserPayloadsRunNothing(t *testing.T) {
@@ -319,7 +319,8 @@ func TestBrowserPayloadsRunNothing(t *testing.T) {
 	}
 	httpID, storedPath := caps[0].ID, caps[0].Path
 
-	// An e-mail as the SMTP sink stores it: the raw message, parsed.
+	// An e-mail whose HTML part, subject, sender and attachment name carry
+	// payloads.
 	html := `<h1>Invoice</h1><script>` + beacon("email-script") + `</script>` +
 		`<img src=x onerror="` + beacon("email-img") + `"><a href="javascript:` + beacon("email-link") + `">pay</a>` +
 		`<iframe src="javascript:parent.` + beacon("email-frame") + `"></iframe>`
@@ -335,17 +336,30 @@ func TestBrowserPayloadsRunNothing(t *testing.T) {
 		"--b2--\r\n" +
 		"--b1\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"<svg onload=alert(1)>.txt\"\r\n\r\nterms\r\n" +
 		"--b1--\r\n"
-	email := inbox.ParseEmail([]byte(raw))
-	if email.HTML == "" || len(email.Attachments) != 1 {
-		t.Fatalf("parsed e-mail: got html %q and %d attachments, want the HTML part and 1", email.HTML, len(email.Attachments))
-	}
-	mail := &inbox.Capture{
-		Bin: "xss", Kind: inbox.KindEmail, Path: "xss@callbin.local", Body: []byte(raw), Size: int64(len(raw)),
-		Headers: inbox.ParseEmailHeaders([]byte(raw)), RemoteAddr: "127.0.0.1:2525", ReceivedAt: time.Now(),
-		Reply: inbox.Reply{SMTPCode: 250}, Email: email,
-	}
-	if err := m.Store.Add(t.Context(), mail); err != nil {
+	// Through the SMTP sink, with go-smtp's client.
+	sc, err := smtp.Dial(m.SMTP.ListenAddr())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := sc.SendMail("billing@example.com", []string{"xss@callbin.local"}, strings.NewReader(raw)); err != nil {
+		t.Fatalf("send the e-mail: %v", err)
+	}
+	if err := sc.Quit(); err != nil {
+		t.Errorf("quit: %v", err)
+	}
+	caps = binCaptures(t, m, "xss")
+	if len(caps) != 2 {
+		t.Fatalf("bin xss: got %d captures, want 2", len(caps))
+	}
+	mail := caps[1]
+	var parsed struct {
+		Email struct {
+			HTML        string
+			Attachments []struct{ Name string }
+		}
+	}
+	if status := browserAPI(t, m, "GET", fmt.Sprintf("/api/v1/bins/xss/captures/%d", mail.ID), nil, &parsed); status != 200 || parsed.Email.HTML == "" || len(parsed.Email.Attachments) != 1 {
+		t.Fatalf("e-mail capture: got %d with %+v, want the HTML part and 1 attachment", status, parsed.Email)
 	}
 
 	pwned := func(t *testing.T) {
@@ -420,13 +434,13 @@ func TestBrowserPayloadsRunNothing(t *testing.T) {
 		if got := p.Text(t, `ul.attachments`); !strings.Contains(got, "<svg onload=alert(1)>.txt") {
 			t.Errorf("attachments: got %q, want the name as text", got)
 		}
+		p.Screenshot(t, "capture-xss-email.png")
 		p.Do(t, chromedp.Click(chromedp.CSS(`.switcher button[data-view="HTML source"]`)))
 		if got := p.TextContent(t, `.switcher pre.body`); !strings.Contains(got, `<script>`+beacon("email-script")) {
 			t.Errorf("HTML source: got %q, want the HTML as text", got)
 		}
 		noElements(t)
 		pwned(t)
-		p.Screenshot(t, "capture-xss-email.png")
 	})
 
 	if ex := p.Exceptions(); len(ex) > 0 {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/callbin/callbin/inbox"
 	"github.com/callbin/callbin/scenarios"
 	"github.com/callbin/callbin/sender"
@@ -40,7 +42,8 @@ const (
 // Demo seeds an open Main with what shows callbacks failing and retrying
 // live in the browser: a bin that fails three times then recovers, a bin
 // that always fails, a bin that accepts, a task completed towards each of
-// them (so their callbacks start at once), and two captures. While it is
+// them (so their callbacks start at once), and sample captures (two
+// requests and an e-mail). While it is
 // open it keeps the page moving: every Interval one more task is completed,
 // towards the recovering bin (its script started again) and the failing
 // one in turn, at most Rounds times.
@@ -63,7 +66,7 @@ type Demo struct {
 type DemoSeed struct {
 	Bins     []string // DemoRecovers, DemoDown, DemoHook
 	Tasks    []string // task ids, in the order they were completed
-	Captures []int64  // capture ids of the sample captures in DemoHook
+	Captures []int64  // the sample captures in DemoHook: two HTTP requests, an e-mail when Main has the SMTP sink
 }
 
 // Open seeds the demo and starts its rounds. Main must be open.
@@ -144,7 +147,14 @@ func (d *Demo) seed(ctx context.Context) (DemoSeed, error) {
 			return s, err
 		}
 	}
-	caps, err := d.Main.Store.FindCaptures(ctx, inbox.CaptureFilter{Bin: DemoHook, Limit: 2})
+	n := 2
+	if d.Main.SMTP != nil {
+		if err := d.mail(demoHostPort(d.Main.SMTP.ListenAddr())); err != nil {
+			return s, err
+		}
+		n++
+	}
+	caps, err := d.Main.Store.FindCaptures(ctx, inbox.CaptureFilter{Bin: DemoHook, Limit: n})
 	if err != nil {
 		return s, fmt.Errorf("sample captures: %w", err)
 	}
@@ -210,6 +220,36 @@ func (d *Demo) post(ctx context.Context, url, ctype, body string) error {
 	return nil
 }
 
+// demoMail is the sample e-mail: a text part, an HTML part (shown in a
+// sandboxed frame) and an attachment.
+const demoMail = "From: Billing <billing@example.com>\r\n" +
+	"To: " + DemoHook + "@callbin.local\r\n" +
+	"Subject: Your invoice INV-1042\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n" +
+	"--mixed\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n" +
+	"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello Ada,\r\n\r\nYour invoice INV-1042 of 42.00 EUR is attached.\r\n" +
+	"--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<h1>Invoice INV-1042</h1><p>Hello Ada,</p><p>Your invoice of <b>42.00 EUR</b> is attached.</p>\r\n" +
+	"--alt--\r\n" +
+	"--mixed\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: attachment; filename=\"INV-1042.txt\"\r\n\r\nINV-1042  2 x BK-1  42.00 EUR\r\n" +
+	"--mixed--\r\n"
+
+// mail sends the sample e-mail to DemoHook through the SMTP sink at addr.
+func (d *Demo) mail(addr string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return fmt.Errorf("sample e-mail: %w", err)
+	}
+	defer c.Close()
+	if err := c.SendMail("billing@example.com", []string{DemoHook + "@callbin.local"}, strings.NewReader(demoMail)); err != nil {
+		return fmt.Errorf("sample e-mail: %w", err)
+	}
+	if err := c.Quit(); err != nil {
+		return fmt.Errorf("sample e-mail: %w", err)
+	}
+	return nil
+}
+
 // rounds completes one more task every Interval, towards DemoRecovers
 // (its script started again, so it fails three times again) and DemoDown
 // in turn.
@@ -254,17 +294,22 @@ func (d *Demo) rounds(ctx context.Context) {
 }
 
 // demoBaseURL is the URL through which this process reaches its own HTTP
-// server: a listener on every address is reached on loopback.
+// server.
 func demoBaseURL(m *Main) string {
-	addr := m.httpLn.Addr().String()
+	return "http://" + demoHostPort(m.httpLn.Addr().String())
+}
+
+// demoHostPort is the address through which this process reaches its own
+// listener on addr: a listener on every address is reached on loopback.
+func demoHostPort(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr
+		return addr
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return net.JoinHostPort(host, port)
 }
 
 const demoUsage = `Usage: callbin demo [serve flags]
@@ -272,8 +317,8 @@ const demoUsage = `Usage: callbin demo [serve flags]
 Starts callbin like serve, with the sender clock at %dx unless
 --time-scale says otherwise, and seeds it for a live demo: a bin that
 fails three times then recovers (%s), one that always fails
-(%s), one that accepts (%s), a task completed towards each, and two
-captures; every %s one more task follows. Without --data (or
+(%s), one that accepts (%s), a task completed towards each, and
+sample captures (two requests, an e-mail); every %s one more task follows. Without --data (or
 CALLBIN_DATA) the data lives in a temporary folder removed at exit.
 
 Flags:

@@ -109,17 +109,30 @@ func TestDemoSeeds(t *testing.T) {
 		}
 	}
 
-	if len(d.Seeded.Captures) != 2 {
-		t.Fatalf("sample captures: got %d, want 2", len(d.Seeded.Captures))
+	if len(d.Seeded.Captures) != 3 {
+		t.Fatalf("sample captures: got %d, want 3", len(d.Seeded.Captures))
 	}
+	var kinds []string
 	for _, id := range d.Seeded.Captures {
 		c, err := m.Store.FindCapture(ctx, DemoHook, id)
 		if err != nil {
 			t.Fatalf("sample capture %d: %v", id, err)
 		}
-		if c.Method != "POST" || c.Reply.Status != 200 || len(c.Body) == 0 {
-			t.Errorf("sample capture %d: got %s %s reply %d body %d bytes, want a POST answered 200 with a body", id, c.Method, c.Path, c.Reply.Status, len(c.Body))
+		kinds = append(kinds, c.Kind)
+		switch c.Kind {
+		case inbox.KindHTTP:
+			if c.Method != "POST" || c.Reply.Status != 200 || len(c.Body) == 0 {
+				t.Errorf("sample capture %d: got %s %s reply %d body %d bytes, want a POST answered 200 with a body", id, c.Method, c.Path, c.Reply.Status, len(c.Body))
+			}
+		case inbox.KindEmail:
+			if c.Email == nil || c.Email.Subject != "Your invoice INV-1042" || c.Email.HTML == "" || len(c.Email.Attachments) != 1 || c.Reply.SMTPCode != 250 {
+				t.Errorf("sample e-mail %d: got %+v reply %+v, want the invoice with its HTML part and attachment, answered 250", id, c.Email, c.Reply)
+			}
 		}
+	}
+	slices.Sort(kinds)
+	if want := []string{inbox.KindEmail, inbox.KindHTTP, inbox.KindHTTP}; !slices.Equal(kinds, want) {
+		t.Errorf("sample capture kinds: got %v, want %v", kinds, want)
 	}
 
 	if len(d.Seeded.Tasks) != 3 {
