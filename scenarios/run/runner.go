@@ -307,6 +307,7 @@ func (d *driver) task(ctx context.Context, i int) {
 			}
 			return // at the timeout: the task did not settle, which its checks say
 		}
+		d.out.printf("    task %d: %s\n", i, st.Action)
 		if err := d.api.step(ctx, o.ID, Step{Action: st.Action, Body: d.exp.expandValue(st.Body)}); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -315,7 +316,6 @@ func (d *driver) task(ctx context.Context, i int) {
 			d.out.printf("    task %d: %s\n", i, o.Err)
 			return
 		}
-		d.out.printf("    task %d: %s\n", i, st.Action)
 	}
 	if err := d.settle(ctx, o, wake); err != nil && ctx.Err() == nil {
 		o.Err = err.Error()
