@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -317,9 +318,10 @@ const demoUsage = `Usage: callbin demo [serve flags]
 Starts callbin like serve, with the sender clock at %dx unless
 --time-scale says otherwise, and seeds it for a live demo: a bin that
 fails three times then recovers (%s), one that always fails
-(%s), one that accepts (%s), a task completed towards each, and
-sample captures (two requests, an e-mail); every %s one more task follows. Without --data (or
-CALLBIN_DATA) the data lives in a temporary folder removed at exit.
+(%s), one that accepts (%s), a task completed towards
+each, and sample captures (two requests, an e-mail). Every %s one
+more task follows. Without --data (or CALLBIN_DATA) the data lives in a
+temporary folder removed at exit.
 
 Flags:
 `
@@ -356,15 +358,21 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		return 1
 	}
 	base := demoBaseURL(m)
-	fmt.Fprintf(stdout, `callbin demo is running (sender clock %gx). Open:
-
-  %s/tasks              callbacks failing and retrying live
-  %s/bins/%s   what the recovering receiver got
-  %s/bins/%s       the receiver that is down (the retry ladder)
-  %s/bins/%s       sample captures
-
-Send your own: curl -d '{"hello":"world"}' %s/b/%s
-`, m.TimeScale, base, base, DemoRecovers, base, DemoDown, base, DemoHook, base, DemoHook)
+	fmt.Fprintf(stdout, "callbin demo is running (sender clock %gx). Open:\n\n", m.TimeScale)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
+	for _, l := range [][2]string{
+		{"/tasks", "callbacks failing and retrying live"},
+		{"/bins/" + DemoRecovers, "what the recovering receiver got"},
+		{"/bins/" + DemoDown, "the receiver that is down (the retry ladder)"},
+		{"/bins/" + DemoHook, "sample captures"},
+	} {
+		fmt.Fprintf(tw, "  %s%s\t%s\n", base, l[0], l[1])
+	}
+	tw.Flush()
+	if m.AuthToken != "" {
+		fmt.Fprintf(stdout, "\nThis callbin has an auth token: open %s/tasks?token=TOKEN once, and the browser keeps it.\n", base)
+	}
+	fmt.Fprintf(stdout, "\nSend your own: curl -d '{\"hello\":\"world\"}' %s/b/%s\n", base, DemoHook)
 	if tmp {
 		fmt.Fprintf(stdout, "Data in %s, removed at exit (give --data to keep it).\n", m.DataDir)
 	}
