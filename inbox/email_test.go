@@ -144,6 +144,16 @@ tiny
 			},
 		},
 		{
+			name: "a JSON callback is the text",
+			raw:  crlf("From: callbin@callbin.local\nSubject: task\nContent-Type: application/json; charset=utf-8\n\n{\"task_id\":\"42\"}\n"),
+			want: inbox.Email{From: "callbin@callbin.local", To: []string{}, Subject: "task", Text: `{"task_id":"42"}`, Attachments: []inbox.Attachment{}},
+		},
+		{
+			name: "a JSON file sent as an attachment stays one",
+			raw:  crlf("Subject: file\nContent-Type: application/json\nContent-Disposition: attachment; filename=a.json\n\n{}\n"),
+			want: inbox.Email{To: []string{}, Subject: "file", Attachments: []inbox.Attachment{{Name: "a.json", Type: "application/json", Size: 4}}},
+		},
+		{
 			name: "unparseable date and address kept as text",
 			raw:  crlf("From: not an address\nDate: yesterday-ish\n\n"),
 			want: inbox.Email{From: "not an address", To: []string{}, Date: "yesterday-ish", Attachments: []inbox.Attachment{}},

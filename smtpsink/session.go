@@ -250,6 +250,19 @@ func (ss *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}
 
+	// While the message is read and parsed, the store's writer may wait a
+	// moment for its captures rather than commit without them.
+	arrivals := make([]func(), len(targets))
+	for i := range arrivals {
+		arrivals[i] = ss.srv.Store.Expect()
+	}
+	arrived := func() {
+		for _, a := range arrivals {
+			a()
+		}
+	}
+	defer arrived()
+
 	var buf bytes.Buffer
 	_, readErr := buf.ReadFrom(r)
 	readTime := time.Since(start)
@@ -314,6 +327,7 @@ func (ss *session) Data(r io.Reader) error {
 			Reply: inbox.Reply{SMTPCode: code, Fault: string(reply.Fault)}, Email: &e,
 		}
 	}
+	arrived()
 	if err := ss.srv.store(caps); err != nil {
 		return ss.srv.notStored(err)
 	}
