@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -610,6 +611,27 @@ func TestBrowserDemo(t *testing.T) {
 		t.Errorf("failing task row: got %q, want it pending with 500s", got)
 	}
 	p.Screenshot(t, "demo-tasks.png")
+
+	// The bins list: the failing bin's count climbs with each retry.
+	binRow := func(name string) string { return fmt.Sprintf(`tr[data-bin=%q]`, name) }
+	p.Open(t, m.HTTPURL()+"/bins", binRow(DemoDown))
+	p.WaitConnected(t)
+	count := func() int {
+		n, _ := strconv.Atoi(p.WaitText(t, binRow(DemoDown)+` td.num`))
+		return n
+	}
+	if got := p.WaitText(t, binRow(DemoHook)+` td.num`, "4"); got != "4" {
+		t.Errorf("%s count: got %q, want 4 (three samples and a callback)", DemoHook, got)
+	}
+	before := count()
+	deadline = time.Now().Add(10 * time.Second)
+	for count() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's count stayed at %d for 10 s, want it to climb live", DemoDown, before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.Screenshot(t, "demo-bins.png")
 
 	p.Open(t, m.HTTPURL()+"/tasks/"+down, `svg.timeline circle.dot.fail`)
 	p.Visible(t, `svg.timeline circle.dot.next`)
