@@ -137,6 +137,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	reply := scenarios.SMTPReply{Default: true, At: scenarios.AtRcpt, Step: -1}
 	if ss.srv.Scripts != nil {
 		if reply, err = ss.srv.Scripts.NextSMTP(ss.srv.ctx, bin); err != nil {
+			if ss.srv.ctx.Err() != nil {
+				return errServerClosing
+			}
 			ss.srv.log.Error("scenario not readable", "bin", bin, "err", err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 				Message: fmt.Sprintf("The scenario of bin %q cannot be read; try again later", bin)}
@@ -159,6 +162,8 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if err := ss.srv.Store.Add(ss.srv.ctx, c); err != nil {
 			return ss.srv.notStored(err)
 		}
+		ss.srv.counted(c.ReceivedAt, c)
+		ss.srv.log.Debug("attempt refused by the scenario", "bin", bin, "rcpt", to, "smtp_code", reply.Code, "fault", reply.Fault)
 	}
 	if err := ss.srv.sleep(reply.Delay); err != nil {
 		return errServerClosing
@@ -331,16 +336,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err := ss.srv.store(caps); err != nil {
 		return ss.srv.notStored(err)
 	}
-	if m := ss.srv.Metrics; m != nil {
-		for _, c := range caps {
-			m.Captures.WithLabelValues(inbox.KindEmail).Inc()
-			m.Bytes.WithLabelValues(inbox.KindEmail).Add(float64(c.Size))
-			if c.Truncated {
-				m.Truncated.Inc()
-			}
-		}
-		m.CaptureLatency.Observe(time.Since(start).Seconds())
-	}
+	ss.srv.counted(start, caps...)
 	ss.srv.log.Debug("message stored", "remote", ss.remote, "from", from, "bins", len(caps), "bytes", len(raw), "smtp_code", code)
 
 	if truncated {
@@ -360,6 +356,23 @@ func (ss *session) Data(r io.Reader) error {
 		ids[i] = fmt.Sprintf("%d in bin %s", c.ID, c.Bin)
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: stored as capture " + strings.Join(ids, ", ")}
+}
+
+// counted adds stored captures to the metrics; start is when their
+// attempt began.
+func (s *Server) counted(start time.Time, caps ...*inbox.Capture) {
+	m := s.Metrics
+	if m == nil {
+		return
+	}
+	for _, c := range caps {
+		m.Captures.WithLabelValues(inbox.KindEmail).Inc()
+		m.Bytes.WithLabelValues(inbox.KindEmail).Add(float64(c.Size))
+		if c.Truncated {
+			m.Truncated.Inc()
+		}
+	}
+	m.CaptureLatency.Observe(time.Since(start).Seconds())
 }
 
 // store adds the captures through the store's group commit, all at once

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/callbin/callbin/inbox"
 	"github.com/callbin/callbin/smtpsink"
@@ -391,5 +393,60 @@ func TestErrorsAreSMTPErrors(t *testing.T) {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 1, 1}) {
 		t.Errorf("got %#v, want a 550 5.1.1", err)
+	}
+}
+
+// TestBDAT: a message sent in chunks (CHUNKING) is stored like one sent
+// with DATA.
+func TestBDAT(t *testing.T) {
+	srv := MustServe(t, nil)
+	msg := "Subject: chunked\r\n\r\nfirst part, " + strings.Repeat("y", 100) + " last part\r\n"
+	rc := dialRaw(t, srv.ListenAddr())
+	expect(t, rc.reply(), "220 ")
+	expect(t, rc.cmd("EHLO raw.test"), "250 ")
+	expect(t, rc.cmd("MAIL FROM:<a@example.com>"), "250 ")
+	expect(t, rc.cmd("RCPT TO:<chunked@callbin.local>"), "250 ")
+	chunk := func(s string, last bool) string {
+		cmd := fmt.Sprintf("BDAT %d", len(s))
+		if last {
+			cmd += " LAST"
+		}
+		if _, err := rc.Write([]byte(cmd + "\r\n" + s)); err != nil { // a chunk ends where its size says
+			t.Fatal(err)
+		}
+		return rc.reply()
+	}
+	expect(t, chunk(msg[:30], false), "250 ")
+	expect(t, chunk(msg[30:], true), "250 2.0.0 OK: stored as capture")
+	caps := captures(t, srv.Store, "chunked")
+	if len(caps) != 1 || string(caps[0].Body) != msg || caps[0].Email.Subject != "chunked" {
+		t.Fatalf("got %d captures, want the chunked message", len(caps))
+	}
+}
+
+// TestMetrics: stored messages and recorded attempts are counted.
+func TestMetrics(t *testing.T) {
+	m := inbox.NewMetrics(prometheus.NewRegistry())
+	srv := MustServe(t, &smtpsink.Server{Metrics: m})
+	setScript(t, srv, "refuses", `steps: [{smtp: {code: 550}}]`)
+	c := MustDial(t, srv)
+	if _, err := send(c, "a@example.com", []string{"counted@x", "other@x"}, "Subject: m\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(c, "a@example.com", []string{"refuses@x"}, "Subject: m\r\n\r\nx\r\n"); smtpCode(err) != 550 {
+		t.Fatalf("got %v, want 550", err)
+	}
+	value := func(c prometheus.Counter) float64 {
+		var pb dto.Metric
+		if err := c.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		return pb.GetCounter().GetValue()
+	}
+	if got := value(m.Captures.WithLabelValues(inbox.KindEmail)); got != 3 {
+		t.Errorf("got %v e-mail captures counted, want 3", got)
+	}
+	if got := value(m.Bytes.WithLabelValues(inbox.KindEmail)); got != 2*float64(len("Subject: m\r\n\r\nx\r\n")) {
+		t.Errorf("got %v bytes counted, want the two stored messages'", got)
 	}
 }

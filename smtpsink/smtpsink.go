@@ -57,7 +57,7 @@ type Server struct {
 	// default inbox.DefaultSlowInterval.
 	SlowInterval time.Duration
 	Metrics      *inbox.Metrics // may be nil
-	Logger       *slog.Logger
+	Logger       *slog.Logger   // named by the caller, e.g. Logger.With("component", "smtp")
 	// Sleep waits for scripted delays and between the bytes of a slow
 	// reply; it returns early with ctx's error when the server closes. nil:
 	// a real timer. Tests pass a fast one.
@@ -106,7 +106,6 @@ func (s *Server) Open() error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("component", "smtpsink")
 
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
