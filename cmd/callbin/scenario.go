@@ -50,8 +50,10 @@ type scenarioConfig struct {
 func scenarioCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "run" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fs := scenarioFlags(&scenarioConfig{})
+			fs.SetOutput(stdout)
 			fmt.Fprint(stdout, scenarioUsage)
-			scenarioFlags(&scenarioConfig{}).PrintDefaults()
+			fs.PrintDefaults()
 			return 0
 		}
 		what := "no subcommand"
@@ -122,7 +124,11 @@ func scenarioCmd(ctx context.Context, args []string, getenv func(string) string,
 		code = 1
 		fmt.Fprintf(stdout, "interrupted: %d of %d files not run\n", len(files)-len(results), len(files))
 	}
-	fmt.Fprintf(stdout, "%d files: %d passed, %d failed, %d skipped\n", len(results), passed, failed, skipped)
+	noun := "files"
+	if len(results) == 1 {
+		noun = "file"
+	}
+	fmt.Fprintf(stdout, "%d %s: %d passed, %d failed, %d skipped\n", len(results), noun, passed, failed, skipped)
 	if junit != nil {
 		if err := scenariorun.WriteJUnit(junit, results); err != nil {
 			fmt.Fprintf(stderr, "callbin scenario run: -junit: %v\n", err)

@@ -136,7 +136,7 @@ func TestScenarioCommand(t *testing.T) {
 	}{
 		{"no subcommand", []string{}, 2, "", "no subcommand; want run", true},
 		{"unknown subcommand", []string{"play", pass}, 2, "", `unknown subcommand "play"`, true},
-		{"help", []string{"help"}, 0, "callbin scenario run [flags] FILE...", "", true},
+		{"help", []string{"help"}, 0, "-server URL", "", true},
 		{"run help", []string{"run", "-h"}, 0, "-junit file", "", true},
 		{"no files", []string{"run"}, 2, "", "no run files given", true},
 		{"unknown flag", []string{"run", "--fast", pass}, 2, "", "flag provided but not defined: -fast", true},
@@ -148,7 +148,7 @@ func TestScenarioCommand(t *testing.T) {
 		{"junit folder", []string{"run", "--junit", dir, pass}, 2, "", "-junit", true},
 		{"pass", []string{"run", pass}, 0, "--- PASS: passing (2 of 2 expectations met", "", false},
 		{"fail", []string{"run", fail}, 1, "attempts: got 2, want 1", "", false},
-		{"flags after files", []string{"run", pass, "--junit", filepath.Join(dir, "after.xml")}, 0, "1 files: 1 passed", "", false},
+		{"flags after files", []string{"run", pass, "--junit", filepath.Join(dir, "after.xml")}, 0, "1 file: 1 passed", "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := scenarioCLI(t, nil, tt.args...)

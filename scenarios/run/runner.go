@@ -165,7 +165,7 @@ func (r *Runner) Run(ctx context.Context, f *File) *Result {
 	res.Observation = obs
 	if err := r.setUpBins(runCtx, a, f, prefix, res, out); err != nil {
 		res.Err = err
-		out.printf("--- ERROR %s: %v\n", f.Name, err)
+		out.printf("--- ERROR: %s: %v\n", f.Name, err)
 		return res
 	}
 
