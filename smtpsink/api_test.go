@@ -186,3 +186,32 @@ func TestSwaks(t *testing.T) {
 		t.Errorf("got %q, %q, want application/pdf as a download named report.pdf", h.Get("Content-Type"), h.Get("Content-Disposition"))
 	}
 }
+
+// TestHostileMessageThroughAPI: a message with invalid UTF-8 and a CR LF
+// smuggled into its From and Subject through encoded words is kept byte
+// for byte, and the API shows its fields as clean one-line text.
+func TestHostileMessageThroughAPI(t *testing.T) {
+	srv := MustServe(t, nil)
+	api := serveAPI(t, srv)
+	msg := "From: =?utf-8?q?Eve=0D=0ABcc:_victim@example.com?= <eve@example.com>\r\n" +
+		"Subject: =?utf-8?q?hi=0D=0AX-Injected:_yes?= \xff\xfe\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"not UTF-8: \xc3\x28 \xff\r\n"
+	c := MustDial(t, srv)
+	if _, err := send(c, "a@example.com", []string{"hostile@callbin.local"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := onlyEmail(t, api, "hostile")
+	for _, s := range []string{got.Email.From, got.Email.Subject} {
+		if strings.ContainsAny(s, "\r\n") || !strings.Contains(s, "  ") {
+			t.Errorf("got %q, want the CR LF shown as spaces", s)
+		}
+	}
+	if strings.ContainsRune(got.Email.Text, 0xff) || !strings.Contains(got.Email.Text, "\uFFFD") {
+		t.Errorf("got text %q, want invalid bytes replaced", got.Email.Text)
+	}
+	raw, _ := download(t, fmt.Sprintf("%s/api/v1/bins/hostile/captures/%d/raw", api, got.ID))
+	if string(raw) != msg {
+		t.Errorf("raw: got %q, want %q", raw, msg)
+	}
+}

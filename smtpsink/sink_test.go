@@ -450,3 +450,37 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("got %v bytes counted, want the two stored messages'", got)
 	}
 }
+
+// TestHELOAndDots: a plain SMTP client (HELO) is served too, and the dots
+// a client doubles at the start of lines come back single, so that the
+// body is the message byte for byte.
+func TestHELOAndDots(t *testing.T) {
+	srv := MustServe(t, nil)
+	msg := "Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n"
+	rc := dialRaw(t, srv.ListenAddr())
+	expect(t, rc.reply(), "220 ")
+	expect(t, rc.cmd("HELO old.test"), "250 ")
+	expect(t, rc.cmd("MAIL FROM:<a@example.com>"), "250 ")
+	expect(t, rc.cmd("RCPT TO:<dots@callbin.local>"), "250 ")
+	expect(t, rc.cmd("DATA"), "354 ")
+	stuffed := strings.ReplaceAll("\r\n"+msg, "\r\n.", "\r\n..")[2:]
+	expect(t, rc.cmd(stuffed+"."), "250 ")
+	caps := captures(t, srv.Store, "dots")
+	if len(caps) != 1 {
+		t.Fatalf("got %d captures, want 1", len(caps))
+	}
+	if string(caps[0].Body) != msg || caps[0].Proto != "SMTP" {
+		t.Errorf("got %q with proto %s, want %q with proto SMTP", caps[0].Body, caps[0].Proto, msg)
+	}
+}
+
+func TestMaxRecipients(t *testing.T) {
+	srv := MustServe(t, &smtpsink.Server{MaxRecipients: 2})
+	c := MustDial(t, srv)
+	c.Mail("a@example.com", nil)
+	for i, want := range []int{0, 0, 452} {
+		if err := c.Rcpt(fmt.Sprintf("r%d@x", i), nil); smtpCode(err) != want {
+			t.Errorf("RCPT %d: got %v, want code %d", i+1, err, want)
+		}
+	}
+}

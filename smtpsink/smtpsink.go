@@ -126,7 +126,13 @@ func (s *Server) Open() error {
 	s.srv = srv
 
 	s.served = make(chan error, 1)
-	go func() { s.served <- srv.Serve(s.ln) }()
+	go func() {
+		err := srv.Serve(s.ln)
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Error("smtp server stopped accepting connections", "err", err)
+		}
+		s.served <- err
+	}()
 	s.log.Info("listening", "addr", ln.Addr().String())
 	return nil
 }
