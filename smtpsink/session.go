@@ -33,6 +33,7 @@ type session struct {
 	mu       sync.Mutex // guards the fields below: with BDAT, Data runs apart
 	authUser string
 	authed   bool
+	proto    string // as of MAIL FROM
 	from     string
 	targets  []*target // the bins of the current message, in RCPT order
 }
@@ -104,6 +105,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ss.mu.Lock()
 	ss.from, ss.targets = from, nil
+	ss.proto = ss.conn.proto(ss.authed)
 	ss.mu.Unlock()
 	return nil
 }
@@ -131,7 +133,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 			return nil
 		}
 	}
-	from := ss.from
+	from, proto := ss.from, ss.proto
 	ss.mu.Unlock()
 
 	reply := scenarios.SMTPReply{Default: true, At: scenarios.AtRcpt, Step: -1}
@@ -154,7 +156,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	refused := reply.Code >= 400 || reply.Fault.NoStatus() || reply.Fault == scenarios.FaultClose
 	if refused {
 		c := &inbox.Capture{
-			Bin: bin, Kind: inbox.KindEmail, Method: MethodRcpt, Path: to, Proto: ss.proto(),
+			Bin: bin, Kind: inbox.KindEmail, Method: MethodRcpt, Path: to, Proto: proto,
 			Headers: []inbox.Header{}, RemoteAddr: ss.remote, ReceivedAt: time.Now(),
 			Reply: inbox.Reply{SMTPCode: reply.Code, Fault: string(reply.Fault)},
 			Email: &inbox.Email{To: []string{}, Attachments: []inbox.Attachment{}, MailFrom: from, RcptTo: []string{to}},
@@ -232,13 +234,6 @@ func (s *Server) notStored(err error) error {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Message not stored, try again later"}
 }
 
-func (ss *session) proto() string {
-	ss.mu.Lock()
-	authed := ss.authed
-	ss.mu.Unlock()
-	return ss.conn.proto(authed)
-}
-
 // Data reads the whole message, stores one capture per bin (all committed
 // before it returns), and answers 250 or what the bins' scenarios scripted
 // for DATA. With bins whose scenarios script different things for DATA,
@@ -248,9 +243,8 @@ func (ss *session) proto() string {
 func (ss *session) Data(r io.Reader) error {
 	start := time.Now()
 	ss.mu.Lock()
-	from, targets := ss.from, ss.targets
+	from, targets, proto := ss.from, ss.targets, ss.proto
 	ss.mu.Unlock()
-	proto := ss.proto()
 	if len(targets) == 0 { // go-smtp asks for a recipient first; this is a guard
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	}

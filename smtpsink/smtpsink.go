@@ -153,20 +153,21 @@ func (s *Server) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		s.cancel()
 		s.ln.shut()
-		// Shutdown waits for the connections' goroutines, which end now that
-		// their connections are closed.
+		// Once Serve has returned no connection goroutine can start, and
+		// Shutdown waits for those there are, which end now that their
+		// connections are closed.
+		select {
+		case <-s.served:
+		case <-ctx.Done():
+			s.err = fmt.Errorf("smtpsink: close: %w", ctx.Err())
+			return
+		}
 		err := s.srv.Shutdown(ctx)
 		if errors.Is(err, net.ErrClosed) {
 			err = nil
 		}
 		if err != nil {
 			s.err = fmt.Errorf("smtpsink: close: %w", err)
-			return
-		}
-		select {
-		case <-s.served:
-		case <-ctx.Done():
-			s.err = fmt.Errorf("smtpsink: close: %w", ctx.Err())
 		}
 	})
 	return s.err
