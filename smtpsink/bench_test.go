@@ -55,9 +55,13 @@ func (memSession) Data(r io.Reader) error {
 	return err
 }
 
+// maxLoad bounds the messages of one smtpLoad, whatever its duration.
+const maxLoad = 2_000_000
+
 // smtpLoad sends msg to addr from conns concurrent connections, each
-// reusing its connection (a new MAIL per message), for d, and returns the
-// rate of messages answered 250 and their count.
+// reusing its connection (a new MAIL per message), for d (and at most
+// maxLoad messages), and returns the rate of messages answered 250 and
+// their count.
 func smtpLoad(tb testing.TB, addr string, conns int, d time.Duration, msg string) (float64, int64) {
 	tb.Helper()
 	var (
@@ -80,7 +84,7 @@ func smtpLoad(tb testing.TB, addr string, conns int, d time.Duration, msg string
 			}
 			defer c.Close()
 			c.CommandTimeout, c.SubmissionTimeout = 30*time.Second, 30*time.Second
-			for time.Now().Before(stopAt) {
+			for time.Now().Before(stopAt) && ok.Load() < maxLoad {
 				if _, err := send(c, "sender@callbin.local", []string{"bench@callbin.local"}, msg); err != nil {
 					failed.Add(1)
 					first.CompareAndSwap(nil, err.Error())
