@@ -75,6 +75,12 @@ type Hub struct {
 	// fills the gap of a subscriber that resumes with ?since=. Nil: resume
 	// is not offered and ?since= only skips live captures up to since.
 	Backlog func(ctx context.Context, bin string, since int64, limit int) ([]Message, error)
+	// Head returns the highest capture id stored, 0 when none. With it, a
+	// subscriber whose since is beyond the head (its page saw a database
+	// that has since been replaced by an emptier one) resumes from the
+	// head instead of skipping every new capture up to its since. Nil:
+	// since is taken as given.
+	Head func(ctx context.Context) (int64, error)
 	// BacklogPage is the limit passed to Backlog (default 500); the hub
 	// pages until a page comes back short.
 	BacklogPage int
@@ -400,9 +406,20 @@ func (h *Hub) writePump(ctx context.Context, c *client) {
 
 	// Live capture events up to skip were sent by the backlog, or the
 	// subscriber already had them.
-	skip := c.sub.since
+	since := c.sub.since
+	if c.sub.hasSince && h.Head != nil {
+		head, err := h.Head(ctx)
+		switch {
+		case err != nil:
+			h.logger.Warn("resume: head unknown", "remote", c.conn.RemoteAddr().String(), "since", since, "err", err)
+		case head < since:
+			h.logger.Debug("resume: since beyond the newest capture", "remote", c.conn.RemoteAddr().String(), "since", since, "head", head)
+			since = head
+		}
+	}
+	skip := since
 	if c.sub.hasSince && h.Backlog != nil {
-		last, err := h.sendBacklog(ctx, c, ping.C)
+		last, err := h.sendBacklog(ctx, c, since, ping.C)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.logger.Error("resume failed", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "since", c.sub.since, "err", err)
@@ -435,10 +452,10 @@ func (h *Hub) writePump(ctx context.Context, c *client) {
 	}
 }
 
-// sendBacklog writes the capture events after c.sub.since, page by page, and
+// sendBacklog writes the capture events after since, page by page, and
 // returns the last id sent (or since). Live events queue in c.send meanwhile.
-func (h *Hub) sendBacklog(ctx context.Context, c *client, ping <-chan time.Time) (int64, error) {
-	last := c.sub.since
+func (h *Hub) sendBacklog(ctx context.Context, c *client, since int64, ping <-chan time.Time) (int64, error) {
+	last := since
 	page := h.backlogPage()
 	for {
 		msgs, err := h.Backlog(ctx, c.sub.bin, last, page)

@@ -229,6 +229,47 @@ func TestHubSinceWithoutBacklog(t *testing.T) {
 	}
 }
 
+// A subscriber whose since is beyond the stored head (its page knew a
+// database that was replaced) resumes from the head with Head, and would
+// skip every capture up to its since without it.
+func TestHubSinceBeyondHead(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		head func(context.Context) (int64, error)
+		want int64
+	}{
+		{"with head", nil, 4},
+		{"head fails", func(context.Context) (int64, error) { return 0, errors.New("database is locked") }, 101},
+		{"without head", nil, 101},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{}
+			for i := int64(1); i <= 3; i++ {
+				store.add(captureEvent("a", i))
+			}
+			h := &Hub{Backlog: store.backlog, Head: tt.head}
+			if tt.name == "with head" {
+				h.Head = func(context.Context) (int64, error) { return store.lastID(), nil }
+			}
+			srv := MustServeHub(t, h)
+			conn := MustSubscribe(t, h, srv, "since=100")
+			// The resume has read the head and the backlog.
+			waitFor(t, "backlog read", func() bool {
+				store.mu.Lock()
+				defer store.mu.Unlock()
+				return store.calls > 0
+			})
+			for _, id := range []int64{4, 101} {
+				store.add(captureEvent("a", id))
+				h.Publish(captureEvent("a", id))
+			}
+			if got := readEvent(t, conn).id(); got != tt.want {
+				t.Errorf("first capture: got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestHubBacklogFailureCloses(t *testing.T) {
 	h := &Hub{Backlog: func(context.Context, string, int64, int) ([]Message, error) {
 		return nil, errors.New("database is locked")

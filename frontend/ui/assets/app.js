@@ -127,8 +127,8 @@ const stream = new Stream({
     connEl.textContent = state === 'connected' ? 'live' : state === 'connecting' ? 'connecting' : `reconnecting (attempt ${attempt})`;
     connEl.title = code ? `last close code ${code}` : '';
   },
-  onResume() {
-    if (current && current.onResume) current.onResume();
+  onResume(info) {
+    if (current && current.onResume) current.onResume(info);
   },
 });
 ctx.stream = stream;

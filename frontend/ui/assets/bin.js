@@ -19,6 +19,7 @@ export function binView(ctx, r) {
   let items = []; // captures, newest (highest id) first
   const byId = new Map();
   const rows = new Map(); // id -> <li>
+  const fromEvent = new Set(); // ids whose row was drawn from a live event
   let next = null; // cursor for older captures
   let selected = r.capture || null;
   let query = '';
@@ -108,6 +109,7 @@ export function binView(ctx, r) {
       for (const c of items.slice(maxRows)) {
         byId.delete(c.id);
         rows.delete(c.id);
+        fromEvent.delete(c.id);
       }
       items = items.slice(0, maxRows);
       next = items.length ? String(items[items.length - 1].id) : next;
@@ -137,6 +139,7 @@ export function binView(ctx, r) {
       items.splice(i, 0, c);
     }
     if (live) {
+      fromEvent.add(c.id);
       const li = rowFor(c);
       li.classList.add('fresh');
       setTimeout(() => li.classList.remove('fresh'), 1500);
@@ -171,11 +174,23 @@ export function binView(ctx, r) {
     const same = filter === listFilter;
     const joined = merge && same && (!full || items.some((c) => c.id >= pageMin && c.id <= pageMax));
     const keep = joined ? items : same && !query && !kind ? items.filter((c) => c.id > pageMax) : [];
-    const fromPage = new Set(page.map((c) => c.id));
     const kept = new Set(keep.map((c) => c.id));
     // A row drawn from a live event is drawn again from the page, which
-    // has every field (a capture event has no query).
-    for (const id of [...rows.keys()]) if (fromPage.has(id) || !kept.has(id)) rows.delete(id);
+    // has every field (a capture event has no query); others stay as they
+    // are.
+    for (const c of page) {
+      if (fromEvent.has(c.id)) {
+        rows.delete(c.id);
+        fromEvent.delete(c.id);
+      }
+    }
+    const fromPage = new Set(page.map((c) => c.id));
+    for (const id of [...rows.keys()]) {
+      if (!kept.has(id) && !fromPage.has(id)) {
+        rows.delete(id);
+        fromEvent.delete(id);
+      }
+    }
     items = [];
     byId.clear();
     for (const c of page) add(c, false);
@@ -311,6 +326,7 @@ export function binView(ctx, r) {
           items = [];
           byId.clear();
           rows.clear();
+          fromEvent.clear();
           next = null;
           if (bin) bin.capture_count = 0;
           renderList();
@@ -319,6 +335,7 @@ export function binView(ctx, r) {
           items = [];
           byId.clear();
           rows.clear();
+          fromEvent.clear();
           next = null;
           renderList();
           markGone('This bin was deleted.');

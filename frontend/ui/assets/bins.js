@@ -128,7 +128,9 @@ export function binsView(ctx) {
         }
       }
     },
-    onResume: load,
+    // The list is read when the view opens; a first connection that
+    // follows brings nothing it lacks but a rare race.
+    onResume: ({ first } = {}) => first || load(),
     destroy() {
       clearInterval(tick);
       reload.cancel();

@@ -7,10 +7,11 @@ import { streamURL } from './api.js';
 
 export class Stream {
   // onEvent(ev) gets every event; onState({state, attempt, delay, code})
-  // gets "connecting" | "connected" | "reconnecting"; onResume() runs once
-  // each connection is open, the first one included: views read again what
-  // the stream does not replay (what changed before the subscription, and
-  // captures missed by a page that had seen none live, so had no since).
+  // gets "connecting" | "connected" | "reconnecting"; onResume({first})
+  // runs once each connection is open, the first one included (first is
+  // true then): views read again what the stream does not replay (what
+  // changed between their first read and the subscription, and captures
+  // missed by a page that had seen none live, so had no since).
   constructor({ onEvent, onState, onResume }) {
     this.onEvent = onEvent;
     this.onState = onState;
@@ -56,10 +57,11 @@ export class Stream {
     }
     this.ws = ws;
     ws.onopen = () => {
+      const first = !this.connectedOnce;
       this.connectedOnce = true;
       this.attempt = 0;
       this.onState({ state: 'connected', attempt: 0 });
-      this.onResume();
+      this.onResume({ first });
     };
     ws.onmessage = (e) => {
       let ev;

@@ -105,7 +105,7 @@ export function tasksView(ctx) {
         render();
       }
     },
-    onResume: () => load(null),
+    onResume: ({ first } = {}) => first || load(null),
     destroy() {
       clearInterval(tick);
       reload.cancel();
@@ -195,7 +195,7 @@ export function taskView(ctx, id) {
     onEvent(ev) {
       if ((ev.type === 'attempt' || ev.type === 'task') && ev.task_id === id) refresh();
     },
-    onResume: refresh,
+    onResume: ({ first } = {}) => first || refresh(),
     destroy() {
       refresh.cancel();
     },
