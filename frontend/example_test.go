@@ -20,6 +20,11 @@ func Example() {
 		Backlog: func(ctx context.Context, bin string, since int64, limit int) ([]frontend.Message, error) {
 			return nil, nil // e.g. the store's captures with id > since (oldest first), each as inbox.CaptureEvent(c)
 		},
+		// A since beyond the newest capture (the data was replaced) resumes
+		// from the newest instead of skipping new captures.
+		Head: func(ctx context.Context) (int64, error) {
+			return 0, nil // e.g. the store's LastCaptureID(ctx)
+		},
 	}
 	requireToken := func(token string, next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
