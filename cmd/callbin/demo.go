@@ -63,6 +63,9 @@ type Demo struct {
 	wg     sync.WaitGroup
 }
 
+// errDemoNotOpen: Demo.Open needs an open Main.
+var errDemoNotOpen = errors.New("demo: Main is not open")
+
 // DemoSeed is what the demo created.
 type DemoSeed struct {
 	Bins     []string // DemoRecovers, DemoDown, DemoHook
@@ -73,7 +76,7 @@ type DemoSeed struct {
 // Open seeds the demo and starts its rounds. Main must be open.
 func (d *Demo) Open() error {
 	if d.Main == nil || d.Main.Sender == nil || d.Main.Scripts == nil {
-		return errors.New("demo: Main is not open")
+		return errDemoNotOpen
 	}
 	d.logger = d.Logger
 	if d.logger == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -233,8 +234,8 @@ func TestDemoSeeds(t *testing.T) {
 
 func TestDemoNeedsAnOpenMain(t *testing.T) {
 	d := &Demo{Main: NewMain()}
-	if err := d.Open(); err == nil || !strings.Contains(err.Error(), "not open") {
-		t.Errorf("got %v, want an error saying Main is not open", err)
+	if err := d.Open(); !errors.Is(err, errDemoNotOpen) {
+		t.Errorf("got %v, want %v", err, errDemoNotOpen)
 	}
 }
 
