@@ -71,6 +71,15 @@ type job struct {
 	n         int
 	dueAt     time.Time
 	startedAt time.Time
+	tg        Target // parsed target, when known
+}
+
+// parsedTarget is the job's target, parsed when it was queued or now.
+func (j *job) parsedTarget() (Target, error) {
+	if j.tg.URL != "" || j.tg.Email != "" {
+		return j.tg, nil
+	}
+	return parseTarget(j.target)
 }
 
 type result struct {
@@ -533,7 +542,7 @@ func (e *Engine) runWorker(ctx context.Context) {
 		r := &result{job: j}
 		if ctx.Err() != nil {
 			r.out = Outcome{Error: "sender shut down before the attempt was sent", Class: ClassInterrupt}
-		} else if t, err := parseTarget(j.target); err != nil {
+		} else if t, err := j.parsedTarget(); err != nil {
 			r.out = Outcome{Error: err.Error(), Class: ClassConfig, Final: true}
 		} else {
 			p := e.profile.Load()
@@ -597,7 +606,7 @@ func (e *Engine) finish(batch []*result) (evs []Event, retries bool, err error) 
 			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, due_at, started_at, url, finished,
 				status, error, error_class, latency_ns, reply_headers, reply_body) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 				j.delivery, j.n, ns(j.dueAt), ns(j.startedAt), j.target, status, errMsg, class, int64(o.Latency),
-				jsonOrEmpty(o.ReplyHeaders, "[]"), o.ReplyBody); err != nil {
+				jsonList(o.ReplyHeaders), o.ReplyBody); err != nil {
 				return err
 			}
 			ev := Event{Type: EventTypeAttempt, TaskID: j.taskID, Delivery: j.delivery, Event: j.event, Attempt: j.n,

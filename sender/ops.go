@@ -236,7 +236,7 @@ func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string,
 		return 0, nil, err
 	}
 	j := &job{taskID: t.TaskID, event: event, target: tg.String(), webhookID: "msg_" + newID(12), payload: payload,
-		dueAt: now, startedAt: now}
+		dueAt: now, startedAt: now, tg: tg}
 	if direct {
 		j.n = 1
 		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,

@@ -115,11 +115,9 @@ var reserved = map[string]bool{"callback_url": true, "instruction": true, "param
 func parseCreate(typ string, body []byte) (in createInput, targetErr, err error) {
 	in = createInput{Type: typ, Params: json.RawMessage("{}"), Metadata: json.RawMessage("{}")}
 	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
 	if len(bytes.TrimSpace(body)) == 0 {
 		fields = map[string]json.RawMessage{}
-	} else if err := dec.Decode(&fields); err != nil || fields == nil {
+	} else if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return in, nil, fieldErr("body", "must be a JSON object")
 	}
 	if raw, ok := fields["callback_url"]; ok && !isNull(raw) {

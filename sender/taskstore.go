@@ -69,11 +69,15 @@ func scanTask(sc interface{ Scan(...any) error }) (*taskRow, error) {
 	} else {
 		t.Response = json.RawMessage("null")
 	}
-	if err := json.Unmarshal([]byte(comments), &t.CustomerReviewComments); err != nil {
-		return nil, fmt.Errorf("task %s: customer_review_comments: %w", t.TaskID, err)
+	if comments != "[]" {
+		if err := json.Unmarshal([]byte(comments), &t.CustomerReviewComments); err != nil {
+			return nil, fmt.Errorf("task %s: customer_review_comments: %w", t.TaskID, err)
+		}
 	}
-	if err := json.Unmarshal([]byte(prior), &t.PriorResponses); err != nil {
-		return nil, fmt.Errorf("task %s: prior_responses: %w", t.TaskID, err)
+	if prior != "[]" {
+		if err := json.Unmarshal([]byte(prior), &t.PriorResponses); err != nil {
+			return nil, fmt.Errorf("task %s: prior_responses: %w", t.TaskID, err)
+		}
 	}
 	return &t, nil
 }
@@ -87,6 +91,14 @@ func getTask(ctx context.Context, q querier, id string) (*taskRow, error) {
 		return nil, fmt.Errorf("get task %s: %w", id, err)
 	}
 	return t, nil
+}
+
+// jsonList is the JSON of a list, "[]" when it is empty.
+func jsonList[T any](v []T) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	return jsonOrEmpty(v, "[]")
 }
 
 func jsonOrEmpty(v any, empty string) string {
@@ -126,8 +138,8 @@ func insertTask(ctx context.Context, tx querier, t *Task, claim string, autoComp
 		t.TaskID, t.Type, t.Instruction, string(t.Params), t.Status, ns(t.CreatedAt), ns(t.UpdatedAt),
 		nullNS(t.CompletedAt), strPtr(t.CallbackURL), boolPtr(t.CallbackSucceeded), nullNS(t.CallbackSucceededAt),
 		rawOrNull(t.Response), string(t.Metadata), strPtr(t.UniqueID), claimArg, t.IsTest,
-		strPtr(t.CustomerReviewStatus), jsonOrEmpty(t.CustomerReviewComments, "[]"),
-		jsonOrEmpty(t.PriorResponses, "[]"), nullNS(autoCompleteAt))
+		strPtr(t.CustomerReviewStatus), jsonList(t.CustomerReviewComments),
+		jsonList(t.PriorResponses), nullNS(autoCompleteAt))
 	if err != nil {
 		return fmt.Errorf("insert task: %w", err)
 	}
@@ -140,8 +152,8 @@ func updateTaskState(ctx context.Context, tx querier, t *Task) error {
 		callback_succeeded_at = ?, response = ?, customer_review_status = ?, customer_review_comments = ?,
 		prior_responses = ? WHERE task_id = ?`,
 		t.Status, ns(t.UpdatedAt), nullNS(t.CompletedAt), boolPtr(t.CallbackSucceeded), nullNS(t.CallbackSucceededAt),
-		rawOrNull(t.Response), strPtr(t.CustomerReviewStatus), jsonOrEmpty(t.CustomerReviewComments, "[]"),
-		jsonOrEmpty(t.PriorResponses, "[]"), t.TaskID)
+		rawOrNull(t.Response), strPtr(t.CustomerReviewStatus), jsonList(t.CustomerReviewComments),
+		jsonList(t.PriorResponses), t.TaskID)
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", t.TaskID, err)
 	}

@@ -107,9 +107,11 @@ func newTransport(timeout time.Duration, relay string, idle int) *transport {
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	return &transport{
+		// No Client.Timeout: each attempt's context has the deadline (it
+		// covers the reply body too), and a Client.Timeout would cost a
+		// goroutine per request.
 		client: &http.Client{
 			Transport: rt,
-			Timeout:   timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},

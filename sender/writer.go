@@ -2,7 +2,7 @@ package sender
 
 import (
 	"context"
-	"time"
+	"runtime"
 )
 
 // writeOp is one unit of work for the writer: fn runs inside a transaction
@@ -13,7 +13,6 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(tx querier) error
 	done chan error
-	at   time.Time // when it was submitted
 }
 
 // maxBatch bounds the ops committed in one transaction.
@@ -24,7 +23,7 @@ const maxBatch = 128
 // and attempt results share transactions instead of queueing for the one
 // write connection one by one.
 func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), at: time.Now()}
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case e.ops <- op:
 	case <-e.writerDone:
@@ -35,75 +34,43 @@ func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
 
 // runWriter commits batches of write ops until stopWriter is closed.
 //
-// A batch takes every op already waiting. While ops arrive close together
-// (the typical gap between submissions, an average of recent ones, is under
-// maxGap) it also waits up to twice that gap for the next one, and so on,
-// for at most maxLinger since the batch began: under load one commit serves
-// many callers instead of each paying for its own, and an idle engine never
-// waits.
+// A batch takes every op already waiting. Before it commits, the writer
+// yields the processor (twice, taking what arrived meanwhile): goroutines
+// that are runnable right then, typically callers about to submit, get to
+// run and join this commit instead of paying for one of their own. An idle
+// engine loses nothing by it: a yield with nothing else to run returns at
+// once. Unlike a timed linger, this never holds a batch for callers that
+// are themselves waiting on it.
 func (e *Engine) runWriter() {
 	defer close(e.writerDone)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var (
-		last time.Time     // submission time of the last op taken
-		gap  time.Duration // moving average of the gaps between submissions
-	)
-	take := func(batch []*writeOp, op *writeOp) []*writeOp {
-		if !last.IsZero() {
-			g := max(op.at.Sub(last), 0)
-			gap += (g - gap) / 8
-		}
-		if op.at.After(last) {
-			last = op.at
-		}
-		return append(batch, op)
-	}
 	for {
 		var batch []*writeOp
 		select {
 		case op := <-e.ops:
-			batch = take(batch, op)
+			batch = append(batch, op)
 		case <-e.stopWriter:
 			return
 		}
-		start := time.Now()
-	fill:
+		yields := 0
 		for len(batch) < maxBatch {
 			select {
 			case op := <-e.ops:
-				batch = take(batch, op)
+				batch = append(batch, op)
 				continue
 			default:
 			}
-			wait := 2 * gap
-			if gap > maxGap || wait <= 0 {
+			if yields == maxYields {
 				break
 			}
-			if left := maxLinger - time.Since(start); wait > left {
-				wait = left
-			}
-			if wait <= 0 {
-				break
-			}
-			timer.Reset(wait)
-			select {
-			case op := <-e.ops:
-				timer.Stop()
-				batch = take(batch, op)
-			case <-timer.C:
-				break fill
-			}
+			yields++
+			runtime.Gosched()
 		}
 		e.commitBatch(batch)
 	}
 }
 
-// Group commit tuning: see runWriter.
-const (
-	maxGap    = 100 * time.Microsecond
-	maxLinger = 500 * time.Microsecond
-)
+// maxYields bounds the yields of the writer before a commit.
+const maxYields = 2
 
 func (e *Engine) commitBatch(batch []*writeOp) {
 	if len(batch) > 1 {
