@@ -25,13 +25,22 @@
 //     callback_url, a body that is not a JSON object, or a reused unique_id
 //     (409) store nothing and send nothing.
 //   - Every callback is a delivery row (task, event, target, payload,
-//     attempts, next attempt time, state). A scheduler sleeps until the next
-//     due time or a wake-up, claims due rows for free workers and records
-//     each attempt (counted) before it is sent: a crash mid-attempt counts
-//     it, and the next Open resumes the delivery at once (at-least-once, never
-//     more attempts than the policy allows).
-//   - All writes go through one writer goroutine that commits concurrent
-//     operations together (group commit) on the one write connection.
+//     attempts, next attempt time, state). An attempt is counted and its
+//     start (due and start times) recorded on the delivery row, committed,
+//     before it is sent: a crash mid-attempt counts it, and the next Open
+//     records it as interrupted and resumes the delivery at once
+//     (at-least-once, never more attempts than the policy allows). The
+//     attempt's row in the callbacks log is written whole with its outcome,
+//     in the same transaction as the delivery's next state and the task's
+//     callback_succeeded.
+//   - A delivery queued while a worker is free (and no due delivery waits
+//     for one) is claimed in the transaction that queues it and handed to
+//     that worker after the commit. Otherwise a scheduler sleeps until the
+//     next due time or a wake-up and claims due rows, oldest first, for free
+//     workers.
+//   - All writes go through one writer goroutine that owns the one write
+//     connection (its statements prepared on it once) and commits the
+//     operations of concurrent callers together (group commit).
 //   - callback_succeeded describes the task's latest delivery: absent while
 //     it is undecided, true at its first 2xx (with callback_succeeded_at),
 //     false once it has failed for good (callback_succeeded_at null).
