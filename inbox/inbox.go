@@ -168,6 +168,7 @@ type Event struct {
 	Kind       string     `json:"kind,omitempty"`
 	Method     string     `json:"method,omitempty"`
 	Path       string     `json:"path,omitempty"`
+	Query      string     `json:"query,omitempty"`
 	Size       *int64     `json:"size,omitempty"`
 	ReceivedAt *time.Time `json:"received_at,omitempty"`
 	Reply      *Reply     `json:"reply,omitempty"`
@@ -186,7 +187,7 @@ func CaptureEvent(c *Capture) Event {
 	size, at, reply := c.Size, c.ReceivedAt, c.Reply
 	return Event{
 		Type: "capture", Bin: c.Bin, ID: c.ID, Kind: c.Kind, Method: c.Method,
-		Path: c.Path, Size: &size, ReceivedAt: &at, Reply: &reply,
+		Path: c.Path, Query: c.Query, Size: &size, ReceivedAt: &at, Reply: &reply,
 	}
 }
 

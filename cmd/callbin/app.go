@@ -262,7 +262,12 @@ func (m *Main) Open() (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := inbox.NewMetrics(reg)
 
-	m.Hub = &frontend.Hub{Logger: log, Backlog: m.backlog}
+	m.Hub = &frontend.Hub{
+		Logger:  log,
+		Backlog: m.backlog,
+		// The store is opened below; the hub asks only once it serves.
+		Head: func(ctx context.Context) (int64, error) { return m.Store.LastCaptureID(ctx) },
+	}
 	m.Store = &inbox.Store{
 		Path:      filepath.Join(m.DataDir, "inbox.db"),
 		Retention: m.Retention,
