@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // buildBinary builds the callbin binary once per test binary run.
@@ -156,4 +159,112 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		t.Fatalf("%d of %d answered captures lost", missing, len(acked))
 	}
 	t.Logf("%d captures answered before kill -9, all stored byte for byte", len(acked))
+}
+
+var storedAs = regexp.MustCompile(`capture (\d+)`)
+
+// Kill -9 under SMTP load: every message that got its 250 is stored, byte
+// for byte.
+func TestKill9SMTPLosesNothingAnswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	data := t.TempDir()
+	smtpAddr := freeAddr(t)
+	p := MustStart(t, "-http", "127.0.0.1:0", "-smtp", smtpAddr, "-data", data)
+
+	var (
+		mu    sync.Mutex
+		acked = map[int64][]byte{}
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			c, err := smtp.Dial(smtpAddr)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for i := 0; i < 100_000; i++ { // bounded; stop ends it long before
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				token := make([]byte, 8)
+				rand.Read(token)
+				msg := []byte(fmt.Sprintf("From: a@example.test\r\nTo: killmail@example.test\r\nSubject: %d-%d\r\n\r\n%x %s\r\n",
+					g, i, token, bytes.Repeat([]byte("z"), i%1500)))
+				if err := c.Mail("a@example.test", nil); err != nil {
+					return
+				}
+				if err := c.Rcpt("killmail@example.test", nil); err != nil {
+					return
+				}
+				w, err := c.Data()
+				if err != nil {
+					return
+				}
+				w.Write(msg)
+				resp, err := w.CloseWithResponse()
+				if err != nil {
+					return // no 250: nothing promised
+				}
+				m := storedAs.FindStringSubmatch(resp.StatusText)
+				if m == nil {
+					t.Errorf("250 without a capture id: %q", resp.StatusText)
+					return
+				}
+				id, _ := strconv.ParseInt(m[1], 10, 64)
+				mu.Lock()
+				acked[id] = msg
+				mu.Unlock()
+			}
+		}(g)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(acked) < 50 {
+		t.Fatalf("only %d messages were accepted before the kill", len(acked))
+	}
+
+	p2 := MustStart(t, "-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", data)
+	missing := 0
+	for id, want := range acked {
+		resp, err := http.Get(fmt.Sprintf("%s/api/v1/bins/killmail/captures/%d/raw", p2.URL, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+			missing++
+			if missing <= 5 {
+				t.Errorf("capture %d: got %d with %d bytes, want the %d bytes accepted", id, resp.StatusCode, len(got), len(want))
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d accepted messages lost", missing, len(acked))
+	}
+	t.Logf("%d messages accepted before kill -9, all stored byte for byte", len(acked))
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
