@@ -1,14 +1,8 @@
 package scenarios
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -35,199 +29,43 @@ var (
 // are inputs over MaxSize and aliases that expand beyond a fixed budget.
 // The returned script has its defaults filled in (After, SMTP.At).
 func Parse(data []byte) (*Script, error) {
-	if len(data) > MaxSize {
-		return nil, &ParseError{Msg: fmt.Sprintf("script is %d bytes, over the %d-byte limit", len(data), MaxSize)}
+	d := &decoder{Decoder{
+		Subject: "script", Want: "a mapping with steps",
+		MaxSize: MaxSize, MaxNodes: maxNodes, MaxText: maxText,
+		JSON: true, Positions: true,
+	}}
+	root, perr := d.Document(data)
+	if perr != nil {
+		return nil, perr
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &ParseError{Msg: "empty script: want a mapping with steps"}
-	}
-	if json.Valid(data) {
-		data = jsonForYAML(data)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &ParseError{Msg: "empty script: want a mapping with steps"}
-		}
-		return nil, syntaxError(err)
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, syntaxError(err)
-	default:
-		return nil, &ParseError{Line: extra.Line, Column: extra.Column, Msg: "a second YAML document; a script is one document"}
-	}
-	root := &doc
-	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
-			return nil, &ParseError{Line: doc.Line, Msg: "empty script: want a mapping with steps"}
-		}
-		root = doc.Content[0]
-	}
-
-	d := &decoder{marks: make(map[string]mark)}
 	s, perr := d.script(root)
 	if perr != nil {
 		return nil, perr
 	}
 	s.normalize()
 	if perr := s.validate(); perr != nil {
-		m := d.markFor(perr.Field)
-		perr.Line, perr.Column = m.line, m.col
+		perr.Line, perr.Column = d.Position(perr.Field)
 		return nil, perr
 	}
 	return s, nil
 }
 
-// syntaxError turns an error of the YAML parser into a *ParseError. The
-// parser gives no structured position, only a "yaml: line N: " prefix on
-// its message, which is read here to fill Line; the message is kept whole
-// if it has no such prefix. That line is the parser's own: for some errors
-// it is where the enclosing block starts, or the line before it, rather
-// than the line at fault.
-func syntaxError(err error) *ParseError {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pe := &ParseError{Msg: msg}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, tail, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil && n > 0 {
-				pe.Line, pe.Msg = n, tail
-			}
-		}
-	}
-	return pe
-}
+// decoder reads the parts of a script.
+type decoder struct{ Decoder }
 
-type mark struct{ line, col int }
-
-type decoder struct {
-	marks     map[string]mark // field path -> where its value is written
-	nodes     int
-	textBytes int
-}
-
-// markFor returns where a field is written, or where its nearest enclosing
-// field is.
-func (d *decoder) markFor(field string) mark {
-	for {
-		if m, ok := d.marks[field]; ok {
-			return m
-		}
-		if field == "" {
-			return mark{}
-		}
-		i := strings.LastIndexAny(field, ".[")
-		if i < 0 {
-			field = ""
-		} else {
-			field = field[:i]
-		}
-	}
-}
-
-func (d *decoder) errAt(n *yaml.Node, field, format string, args ...any) *ParseError {
-	return &ParseError{Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-// visit follows aliases, charges the work budget, and records where field
-// is written.
-func (d *decoder) visit(n *yaml.Node, field string) (*yaml.Node, *ParseError) {
-	at := mark{n.Line, n.Column}
-	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
-		if n.Alias == nil || hops > 100 {
-			return nil, d.errAt(n, field, "alias %q leads nowhere", n.Value)
-		}
-		n = n.Alias
-	}
-	d.nodes++
-	if n.Kind == yaml.ScalarNode {
-		d.textBytes += len(n.Value)
-	}
-	if d.nodes > maxNodes || d.textBytes > maxText {
-		return nil, &ParseError{Line: at.line, Column: at.col, Field: field,
-			Msg: fmt.Sprintf("aliases expand the script beyond %d nodes or %d bytes (a YAML bomb?)", maxNodes, maxText)}
-	}
-	if _, ok := d.marks[field]; !ok {
-		d.marks[field] = at
-	}
-	return n, nil
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
-// fields walks a mapping: keys must be text, given once, and either one of
-// known, or (when known is nil) at most max of them. fn gets each value
-// after its aliases are followed.
-func (d *decoder) fields(n *yaml.Node, field string, known []string, max int, fn func(key string, v *yaml.Node, vfield string) *ParseError) *ParseError {
-	if n.Kind != yaml.MappingNode {
-		return d.typeErr(n, field, "a mapping")
-	}
-	if known == nil && len(n.Content)/2 > max {
-		return d.errAt(n, field, "want at most %d entries, got %d", max, len(n.Content)/2)
-	}
-	first := make(map[string]int, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, err := d.visit(n.Content[i], field)
-		if err != nil {
-			return err
-		}
-		if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
-			return d.errAt(kn, field, "merge keys (<<) are not supported; use an alias (*name) for a whole value")
-		}
-		key, err := d.text(kn, field+" key")
-		if err != nil {
-			return err
-		}
-		sub := join(field, key)
-		if line, dup := first[key]; dup {
-			return d.errAt(kn, sub, "given twice (first on line %d)", line)
-		}
-		first[key] = kn.Line
-		if known != nil && !slices.Contains(known, key) {
-			return d.errAt(kn, sub, "unknown field %q%s; known fields: %s", key, suggest(key, known), strings.Join(known, ", "))
-		}
-		vn, err := d.visit(n.Content[i+1], sub)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, vn, sub); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *decoder) script(root *yaml.Node) (*Script, *ParseError) {
-	n, err := d.visit(root, "")
-	if err != nil {
-		return nil, err
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return nil, d.errAt(n, "", "empty script: want a mapping with steps")
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil, d.typeErr(n, "", "a mapping with steps")
-	}
+func (d *decoder) script(n *yaml.Node) (*Script, *ParseError) {
 	s := &Script{}
-	err = d.fields(n, "", topFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
+	err := d.Fields(n, "", topFields, func(key string, _, v *yaml.Node, f string) *ParseError {
 		var err *ParseError
 		switch key {
 		case "name":
-			s.Name, err = d.text(v, f)
+			s.Name, err = d.Text(v, f)
 		case "description":
-			s.Description, err = d.text(v, f)
+			s.Description, err = d.Text(v, f)
 		case "after":
-			s.After, err = d.text(v, f)
+			s.After, err = d.Text(v, f)
 			if err == nil && s.After == "" {
-				err = d.errAt(v, f, "want one of last, cycle, default, got \"\"")
+				err = d.ErrAt(v, f, "want one of last, cycle, default, got \"\"")
 			}
 		case "steps":
 			s.Steps, err = d.steps(v, f)
@@ -242,18 +80,18 @@ func (d *decoder) script(root *yaml.Node) (*Script, *ParseError) {
 
 func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.typeErr(n, field, "a list of steps")
+		return nil, d.TypeErr(n, field, "a list of steps")
 	}
 	if len(n.Content) == 0 {
-		return nil, d.errAt(n, field, "want at least one step, got none")
+		return nil, d.ErrAt(n, field, "want at least one step, got none")
 	}
 	if len(n.Content) > MaxSteps {
-		return nil, d.errAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
+		return nil, d.ErrAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
 	}
 	steps := make([]Step, len(n.Content))
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.visit(item, f)
+		v, err := d.Visit(item, f)
 		if err != nil {
 			return nil, err
 		}
@@ -265,61 +103,64 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 }
 
 func (d *decoder) step(n *yaml.Node, field string, st *Step) *ParseError {
-	return d.fields(n, field, stepFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
+	return d.Fields(n, field, stepFields, func(key string, _, v *yaml.Node, f string) *ParseError {
 		switch key {
 		case "status":
-			i, err := d.integer(v, f)
+			i, err := d.Integer(v, f)
 			if err != nil {
 				return err
 			}
 			if i < 100 || i > 599 {
-				return d.errAt(v, f, "%s", statusMsg(int(clamp(i))))
+				return d.ErrAt(v, f, "%s", statusMsg(int(clamp(i))))
 			}
 			st.Status = int(i)
 		case "repeat":
-			i, err := d.integer(v, f)
+			i, err := d.Integer(v, f)
 			if err != nil {
 				return err
 			}
 			if i < 1 || i > MaxRepeat {
-				return d.errAt(v, f, "%s", repeatMsg(int(clamp(i))))
+				return d.ErrAt(v, f, "%s", repeatMsg(int(clamp(i))))
 			}
 			st.Repeat = int(i)
 		case "chance":
-			c, err := d.number(v, f)
+			c, err := d.Number(v, f)
 			if err != nil {
 				return err
 			}
 			st.Chance = &c
 		case "delay":
-			s, err := d.text(v, f)
+			s, err := d.Text(v, f)
 			if err != nil {
 				return err
 			}
 			dur, perr := parseDuration(s)
 			if perr != nil {
-				return d.errAt(v, f, "%v", perr)
+				return d.ErrAt(v, f, "%v", perr)
 			}
 			st.Delay = Duration(dur)
 		case "body":
-			s, err := d.text(v, f)
+			s, err := d.Text(v, f)
 			if err != nil {
 				return err
 			}
 			st.Body = s
 		case "fault":
-			s, err := d.text(v, f)
+			s, err := d.Text(v, f)
 			if err != nil {
 				return err
 			}
 			if s == "" || !Fault(s).Valid() {
-				return d.errAt(v, f, "%s", faultMsg(s))
+				return d.ErrAt(v, f, "%s", faultMsg(s))
 			}
 			st.Fault = Fault(s)
 		case "headers":
+			if v.Kind == yaml.MappingNode && len(v.Content)/2 > MaxHeaders {
+				return d.ErrAt(v, f, "want at most %d entries, got %d", MaxHeaders, len(v.Content)/2)
+			}
 			h := make(map[string]string)
-			err := d.fields(v, f, nil, MaxHeaders, func(name string, hv *yaml.Node, hf string) *ParseError {
-				s, err := d.text(hv, hf)
+			err := d.Fields(v, f, nil, func(name string, _, hv *yaml.Node, hf string) *ParseError {
+				s, err := d.Text(hv, hf)
 				if err != nil {
 					return err
 				}
@@ -340,22 +181,22 @@ func (d *decoder) step(n *yaml.Node, field string, st *Step) *ParseError {
 func (d *decoder) smtp(n *yaml.Node, field string, st *Step) *ParseError {
 	sm := &SMTPStep{}
 	hasCode := false
-	err := d.fields(n, field, smtpFields, 0, func(key string, v *yaml.Node, f string) *ParseError {
+	err := d.Fields(n, field, smtpFields, func(key string, _, v *yaml.Node, f string) *ParseError {
 		var err *ParseError
 		switch key {
 		case "code":
 			var i int64
-			if i, err = d.integer(v, f); err == nil {
+			if i, err = d.Integer(v, f); err == nil {
 				if i < 200 || i > 599 {
-					return d.errAt(v, f, "%s", smtpCodeMsg(int(clamp(i))))
+					return d.ErrAt(v, f, "%s", smtpCodeMsg(int(clamp(i))))
 				}
 				sm.Code, hasCode = int(i), true
 			}
 		case "message":
-			sm.Message, err = d.text(v, f)
+			sm.Message, err = d.Text(v, f)
 		case "at":
-			if sm.At, err = d.text(v, f); err == nil && sm.At != AtRcpt && sm.At != AtData {
-				err = d.errAt(v, f, "%s", atMsg(sm.At))
+			if sm.At, err = d.Text(v, f); err == nil && sm.At != AtRcpt && sm.At != AtData {
+				err = d.ErrAt(v, f, "%s", atMsg(sm.At))
 			}
 		}
 		return err
@@ -364,7 +205,7 @@ func (d *decoder) smtp(n *yaml.Node, field string, st *Step) *ParseError {
 		return err
 	}
 	if !hasCode {
-		return d.errAt(n, field+".code", "missing; want an SMTP code in 200..599")
+		return d.ErrAt(n, field+".code", "missing; want an SMTP code in 200..599")
 	}
 	st.SMTP = sm
 	return nil
@@ -380,129 +221,6 @@ func clamp(i int64) int64 {
 		return -lim
 	}
 	return i
-}
-
-// text reads a scalar as text: strings, and numbers, booleans and dates as
-// written (so that "Retry-After: 30" is the text "30"). Null, binary and
-// application-specific tags are refused.
-func (d *decoder) text(n *yaml.Node, field string) (string, *ParseError) {
-	if n.Kind == yaml.ScalarNode {
-		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
-			return n.Value, nil
-		}
-	}
-	return "", d.typeErr(n, field, "text")
-}
-
-func (d *decoder) integer(n *yaml.Node, field string) (int64, *ParseError) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return 0, d.typeErr(n, field, "an integer")
-	}
-	var v int64
-	if err := n.Decode(&v); err != nil {
-		return 0, d.errAt(n, field, "%q is not an integer that fits in 64 bits", n.Value)
-	}
-	return v, nil
-}
-
-func (d *decoder) number(n *yaml.Node, field string) (float64, *ParseError) {
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
-		return 0, d.typeErr(n, field, "a number")
-	}
-	var v float64
-	if err := n.Decode(&v); err != nil {
-		return 0, d.errAt(n, field, "%q is not a number", n.Value)
-	}
-	return v, nil
-}
-
-func (d *decoder) typeErr(n *yaml.Node, field, want string) *ParseError {
-	return d.errAt(n, field, "want %s, got %s", want, kindName(n))
-}
-
-// kindName describes a node for an error message.
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.DocumentNode:
-		return "a document"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	v := n.Value
-	if len(v) > 40 {
-		v = v[:40] + "..."
-	}
-	switch tag := n.ShortTag(); tag {
-	case "!!null":
-		return "nothing (null)"
-	case "!!str":
-		return fmt.Sprintf("the string %q", v)
-	case "!!int":
-		return "the integer " + v
-	case "!!float":
-		return "the number " + v
-	case "!!bool":
-		return "the boolean " + v
-	case "!!timestamp":
-		return "the timestamp " + v
-	case "!!binary":
-		return "binary data"
-	default:
-		return fmt.Sprintf("a value tagged %q", tag)
-	}
-}
-
-// suggest returns ` (did you mean "x"?)` for the known name closest to key
-// when it is a likely typo (one edit away, or two for longer names), else "".
-func suggest(key string, known []string) string {
-	limit := 1
-	if len(key) > 4 {
-		limit = 2
-	}
-	best, bestDist := "", limit+1
-	for _, k := range known {
-		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and swaps of neighbours each count one.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // jsonForYAML rewrites what valid JSON may hold in its strings but the

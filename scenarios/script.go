@@ -165,7 +165,7 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 // Validate does. Prefer Parse, which also names the line of a bad value.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("duration: want a string such as \"2s\", got %s", kindName(n))
+		return fmt.Errorf("duration: want a string such as \"2s\", got %s", KindName(n))
 	}
 	v, err := parseDuration(n.Value)
 	if err != nil {
