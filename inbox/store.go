@@ -247,10 +247,16 @@ func (s *Store) applyMigration(name string) error {
 	return tx.Commit()
 }
 
-// Add stores c in the bin c.Bin (created if it does not exist yet) and
-// returns once it is committed, with c.ID set.
-func (s *Store) Add(ctx context.Context, c *Capture) error {
-	return s.submit(ctx, &writeReq{capture: c, done: make(chan error, 1)})
+// Add stores each capture in its bin (created if it does not exist yet)
+// and returns once they are committed, with their IDs set. Several
+// captures (one e-mail to several bins) are queued together, so that they
+// normally share a commit.
+func (s *Store) Add(ctx context.Context, caps ...*Capture) error {
+	reqs := make([]*writeReq, len(caps))
+	for i, c := range caps {
+		reqs[i] = &writeReq{capture: c, done: make(chan error, 1)}
+	}
+	return s.submit(ctx, reqs...)
 }
 
 // write runs fn in a transaction of its own on the writer, then publishes
@@ -259,22 +265,31 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error, events ...
 	return s.submit(ctx, &writeReq{fn: fn, events: events, done: make(chan error, 1)})
 }
 
-func (s *Store) submit(ctx context.Context, req *writeReq) error {
+func (s *Store) submit(ctx context.Context, reqs ...*writeReq) error {
 	s.gate.RLock()
 	if s.closed {
 		s.gate.RUnlock()
 		return ErrClosed
 	}
-	select {
-	case s.reqs <- req:
-		s.gate.RUnlock()
-	case <-ctx.Done():
-		s.gate.RUnlock()
-		return ctx.Err()
+	queued := 0
+	var err error
+	for _, req := range reqs {
+		select {
+		case s.reqs <- req:
+			queued++
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		break
 	}
-	// Once queued, the request is carried out even if ctx ends: wait for it
+	s.gate.RUnlock()
+	// Once queued, a request is carried out even if ctx ends: wait for it
 	// so that the caller never answers before the commit.
-	return <-req.done
+	for _, req := range reqs[:queued] {
+		err = errors.Join(err, <-req.done)
+	}
+	return err
 }
 
 // writer owns the write connection. It takes every capture waiting in the

@@ -372,21 +372,7 @@ func (s *Server) counted(start time.Time, caps ...*inbox.Capture) {
 // store adds the captures through the store's group commit, all at once
 // so that they share a commit, and returns once every one is committed.
 func (s *Server) store(caps []*inbox.Capture) error {
-	if len(caps) == 1 {
-		return s.Store.Add(s.ctx, caps[0])
-	}
-	errs := make([]error, len(caps))
-	var wg sync.WaitGroup
-	for i := 1; i < len(caps); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.Store.Add(s.ctx, caps[i])
-		}()
-	}
-	errs[0] = s.Store.Add(s.ctx, caps[0])
-	wg.Wait()
-	return errors.Join(errs...)
+	return s.Store.Add(s.ctx, caps...)
 }
 
 // scriptedError is the reply a script gives: its message may start with
