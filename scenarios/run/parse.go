@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -54,24 +53,11 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string {
-	var b strings.Builder
+	msg := (&scenarios.ParseError{Line: e.Line, Column: e.Column, Field: e.Field, Msg: e.Msg}).Error()
 	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
+		return e.Path + ": " + msg
 	}
-	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d", e.Line)
-		if e.Column > 0 {
-			fmt.Fprintf(&b, ", column %d", e.Column)
-		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return msg
 }
 
 // Unwrap returns ErrInvalid.
@@ -143,56 +129,27 @@ func readLimited(path string, max int64) ([]byte, error) {
 }
 
 func parse(data []byte, dir string, read func(string) ([]byte, error)) (*File, error) {
-	if len(data) > MaxSize {
-		return nil, &ParseError{Msg: fmt.Sprintf("run file is %d bytes, over the %d-byte limit", len(data), MaxSize)}
+	d := &decoder{
+		Decoder: scenarios.Decoder{
+			Subject: "run file", Want: "a mapping with bins, tasks and expect",
+			MaxSize: MaxSize, MaxNodes: maxNodes, MaxText: maxText,
+		},
+		dir: dir, read: read,
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &ParseError{Msg: "empty run file: want a mapping with bins, tasks and expect"}
+	root, err := d.Document(data)
+	if err != nil {
+		return nil, runError(err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &ParseError{Msg: "empty run file: want a mapping with bins, tasks and expect"}
-		}
-		return nil, syntaxError(err)
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, syntaxError(err)
-	default:
-		return nil, &ParseError{Line: extra.Line, Column: extra.Column, Msg: "a second YAML document; a run file is one document"}
-	}
-	root := &doc
-	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
-			return nil, &ParseError{Line: doc.Line, Msg: "empty run file: want a mapping with bins, tasks and expect"}
-		}
-		root = doc.Content[0]
-	}
-	d := &decoder{dir: dir, read: read}
 	f, err := d.file(root)
 	if err != nil {
-		return nil, err
+		return nil, runError(err)
 	}
 	return f, nil
 }
 
-// syntaxError turns an error of the YAML parser into a *ParseError, reading
-// the line from its "yaml: line N: " prefix when there is one.
-func syntaxError(err error) *ParseError {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pe := &ParseError{Msg: msg}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, tail, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil && n > 0 {
-				pe.Line, pe.Msg = n, tail
-			}
-		}
-	}
-	return pe
+// runError is an error of the decoder as a run file's *ParseError.
+func runError(e *scenarios.ParseError) *ParseError {
+	return &ParseError{Line: e.Line, Column: e.Column, Field: e.Field, Msg: e.Msg}
 }
 
 // templateRef is a string that holds "{{", checked once the bins are known.
@@ -204,123 +161,43 @@ type templateRef struct {
 }
 
 type decoder struct {
+	scenarios.Decoder
 	dir       string
 	read      func(string) ([]byte, error)
-	nodes     int
-	textBytes int
 	templates []templateRef
 }
 
-func (d *decoder) errAt(n *yaml.Node, field, format string, args ...any) *ParseError {
-	return &ParseError{Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-// visit follows aliases and charges the work budget.
-func (d *decoder) visit(n *yaml.Node, field string) (*yaml.Node, *ParseError) {
-	at := n
-	for hops := 0; n.Kind == yaml.AliasNode; hops++ {
-		if n.Alias == nil || hops > 100 {
-			return nil, d.errAt(at, field, "alias %q leads nowhere", n.Value)
-		}
-		n = n.Alias
-	}
-	d.nodes++
-	if n.Kind == yaml.ScalarNode {
-		d.textBytes += len(n.Value)
-	}
-	if d.nodes > maxNodes || d.textBytes > maxText {
-		return nil, d.errAt(at, field, "aliases expand the run file beyond %d nodes or %d bytes (a YAML bomb?)", maxNodes, maxText)
-	}
-	return n, nil
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
-// fields walks a mapping whose keys must be text, given once, and (when
-// known is not nil) one of known. fn gets each key node and value after
-// aliases are followed.
-func (d *decoder) fields(n *yaml.Node, field string, known []string, fn func(key string, k, v *yaml.Node, vfield string) *ParseError) *ParseError {
-	if n.Kind != yaml.MappingNode {
-		return d.typeErr(n, field, "a mapping")
-	}
-	first := make(map[string]int, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, err := d.visit(n.Content[i], field)
-		if err != nil {
-			return err
-		}
-		if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
-			return d.errAt(kn, field, "merge keys (<<) are not supported; use an alias (*name) for a whole value")
-		}
-		key, err := d.text(kn, field+" key")
-		if err != nil {
-			return err
-		}
-		sub := join(field, key)
-		if line, dup := first[key]; dup {
-			return d.errAt(kn, sub, "given twice (first on line %d)", line)
-		}
-		first[key] = kn.Line
-		if known != nil && !slices.Contains(known, key) {
-			return d.errAt(kn, sub, "unknown field %q%s; known fields: %s", key, suggest(key, known), strings.Join(known, ", "))
-		}
-		vn, err := d.visit(n.Content[i+1], sub)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, kn, vn, sub); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *decoder) file(root *yaml.Node) (*File, *ParseError) {
-	n, err := d.visit(root, "")
-	if err != nil {
-		return nil, err
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return nil, d.errAt(n, "", "empty run file: want a mapping with bins, tasks and expect")
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil, d.typeErr(n, "", "a mapping with bins, tasks and expect")
-	}
+func (d *decoder) file(n *yaml.Node) (*File, *scenarios.ParseError) {
 	f := &File{Timeout: DefaultTimeout}
 	var expectNode *yaml.Node
-	err = d.fields(n, "", topFields, func(key string, _, v *yaml.Node, field string) *ParseError {
-		var err *ParseError
+	err := d.Fields(n, "", topFields, func(key string, _, v *yaml.Node, field string) *scenarios.ParseError {
+		var err *scenarios.ParseError
 		switch key {
 		case "name":
-			if f.Name, err = d.line(v, field, 200); err == nil && f.Name == "" {
-				err = d.errAt(v, field, "must not be empty")
+			if f.Name, err = d.Line(v, field, 200); err == nil && f.Name == "" {
+				err = d.ErrAt(v, field, "must not be empty")
 			}
 		case "description":
-			f.Description, err = d.text(v, field)
+			f.Description, err = d.Text(v, field)
 			if err == nil && (len(f.Description) > 2000 || !utf8.ValidString(f.Description)) {
-				err = d.errAt(v, field, "want at most 2000 bytes of UTF-8 text")
+				err = d.ErrAt(v, field, "want at most 2000 bytes of UTF-8 text")
 			}
 		case "time_scale":
 			var x float64
-			if x, err = d.number(v, field); err == nil {
+			if x, err = d.Number(v, field); err == nil {
 				if !(x >= 1 && x <= MaxTimeScale) {
-					return d.errAt(v, field, "want a number from 1 to %g, got %v", float64(MaxTimeScale), x)
+					return d.ErrAt(v, field, "want a number from 1 to %g, got %v", float64(MaxTimeScale), x)
 				}
 				f.TimeScale = x
 			}
 		case "callback_timeout":
-			f.CallbackTimeout, err = d.duration(v, field, time.Millisecond, MaxCallbackTimeout)
+			f.CallbackTimeout, err = d.Duration(v, field, time.Millisecond, MaxCallbackTimeout)
 		case "timeout":
-			f.Timeout, err = d.duration(v, field, time.Millisecond, MaxTimeout)
+			f.Timeout, err = d.Duration(v, field, time.Millisecond, MaxTimeout)
 		case "seed":
-			f.Seed, err = d.integer(v, field)
+			f.Seed, err = d.Integer(v, field)
 		case "parallel":
-			f.Parallel, err = d.boolean(v, field)
+			f.Parallel, err = d.Boolean(v, field)
 		case "bins":
 			f.Bins, err = d.bins(v, field)
 		case "tasks":
@@ -334,7 +211,7 @@ func (d *decoder) file(root *yaml.Node) (*File, *ParseError) {
 		return nil, err
 	}
 	if expectNode == nil {
-		return nil, d.errAt(n, "expect", "missing; a run file checks at least one expectation")
+		return nil, d.ErrAt(n, "expect", "missing; a run file checks at least one expectation")
 	}
 	if f.Expect, err = d.expect(expectNode, "expect", f); err != nil {
 		return nil, err
@@ -363,25 +240,25 @@ func validBinName(name string) bool {
 	return true
 }
 
-func (d *decoder) bins(n *yaml.Node, field string) ([]Bin, *ParseError) {
+func (d *decoder) bins(n *yaml.Node, field string) ([]Bin, *scenarios.ParseError) {
 	if n.Kind != yaml.MappingNode {
-		return nil, d.typeErr(n, field, "a mapping of bin names to {scenario: ...}")
+		return nil, d.TypeErr(n, field, "a mapping of bin names to {scenario: ...}")
 	}
 	if len(n.Content)/2 > MaxBins {
-		return nil, d.errAt(n, field, "want at most %d bins, got %d", MaxBins, len(n.Content)/2)
+		return nil, d.ErrAt(n, field, "want at most %d bins, got %d", MaxBins, len(n.Content)/2)
 	}
 	var bins []Bin
-	err := d.fields(n, field, nil, func(name string, k, v *yaml.Node, bf string) *ParseError {
+	err := d.Fields(n, field, nil, func(name string, k, v *yaml.Node, bf string) *scenarios.ParseError {
 		if !validBinName(name) {
-			return d.errAt(k, bf, "bin name %q: want 1 to %d lower-case letters, digits, '-' or '_' (not first)", name, MaxBinName)
+			return d.ErrAt(k, bf, "bin name %q: want 1 to %d lower-case letters, digits, '-' or '_' (not first)", name, MaxBinName)
 		}
 		b := Bin{Name: name, Line: k.Line}
 		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
 			bins = append(bins, b) // "hook:" alone: the default reply
 			return nil
 		}
-		err := d.fields(v, bf, binFields, func(key string, _, sv *yaml.Node, sf string) *ParseError {
-			var err *ParseError
+		err := d.Fields(v, bf, binFields, func(key string, _, sv *yaml.Node, sf string) *scenarios.ParseError {
+			var err *scenarios.ParseError
 			b.Scenario, b.Source, err = d.scenario(sv, sf)
 			return err
 		})
@@ -396,7 +273,7 @@ func (d *decoder) bins(n *yaml.Node, field string) ([]Bin, *ParseError) {
 
 // scenario reads a bin's scenario: the name of a ready script, a file path,
 // or a script written inline.
-func (d *decoder) scenario(n *yaml.Node, field string) (*scenarios.Script, string, *ParseError) {
+func (d *decoder) scenario(n *yaml.Node, field string) (*scenarios.Script, string, *scenarios.ParseError) {
 	switch {
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
 		return nil, "", nil
@@ -407,7 +284,7 @@ func (d *decoder) scenario(n *yaml.Node, field string) (*scenarios.Script, strin
 		}
 		js, jerr := jsonText(v)
 		if jerr != nil {
-			return nil, "", d.errAt(n, field, "cannot be read as a script: %v", jerr)
+			return nil, "", d.ErrAt(n, field, "cannot be read as a script: %v", jerr)
 		}
 		s, serr := scenarios.Parse(js)
 		if serr != nil {
@@ -415,9 +292,9 @@ func (d *decoder) scenario(n *yaml.Node, field string) (*scenarios.Script, strin
 		}
 		return s, "inline", nil
 	case n.Kind != yaml.ScalarNode:
-		return nil, "", d.typeErr(n, field, "a ready scenario's name, a file path, or a script (a mapping with steps)")
+		return nil, "", d.TypeErr(n, field, "a ready scenario's name, a file path, or a script (a mapping with steps)")
 	}
-	ref, err := d.text(n, field)
+	ref, err := d.Text(n, field)
 	if err != nil {
 		return nil, "", err
 	}
@@ -428,19 +305,19 @@ func (d *decoder) scenario(n *yaml.Node, field string) (*scenarios.Script, strin
 		}
 		data, rerr := d.read(p)
 		if rerr != nil {
-			return nil, "", d.errAt(n, field, "scenario file: %v", rerr)
+			return nil, "", d.ErrAt(n, field, "scenario file: %v", rerr)
 		}
 		s, serr := scenarios.Parse(data)
 		if serr != nil {
-			return nil, "", d.errAt(n, field, "scenario file %s: %v", ref, serr)
+			return nil, "", d.ErrAt(n, field, "scenario file %s: %v", ref, serr)
 		}
 		d.scriptTemplates(s, n, field)
 		return s, "file " + ref, nil
 	}
 	s, ok := scenarios.Lookup(ref)
 	if !ok {
-		return nil, "", d.errAt(n, field, "no ready scenario %q%s (ready ones: %s; a file path needs a '/' or a .yaml, .yml or .json ending)",
-			ref, suggest(ref, scenarios.Names()), strings.Join(scenarios.Names(), ", "))
+		return nil, "", d.ErrAt(n, field, "no ready scenario %q%s (ready ones: %s; a file path needs a '/' or a .yaml, .yml or .json ending)",
+			ref, scenarios.Suggest(ref, scenarios.Names()), strings.Join(scenarios.Names(), ", "))
 	}
 	return s, "library " + ref, nil
 }
@@ -458,17 +335,17 @@ func isPath(ref string) bool {
 
 // scriptErr places an error of scenarios.Parse on an inline script: at the
 // line of the field it names, inside the run file.
-func (d *decoder) scriptErr(n *yaml.Node, field string, err error) *ParseError {
+func (d *decoder) scriptErr(n *yaml.Node, field string, err error) *scenarios.ParseError {
 	var se *scenarios.ParseError
 	if !errors.As(err, &se) {
-		return d.errAt(n, field, "%v", err)
+		return d.ErrAt(n, field, "%v", err)
 	}
 	at := locate(n, se.Field)
 	f := field
 	if se.Field != "" {
 		f = field + "." + se.Field
 	}
-	return &ParseError{Line: at.Line, Column: at.Column, Field: f, Msg: se.Msg}
+	return &scenarios.ParseError{Line: at.Line, Column: at.Column, Field: f, Msg: se.Msg}
 }
 
 // locate finds the node of a field path such as "steps[1].delay" under n,
@@ -522,17 +399,17 @@ func locate(n *yaml.Node, path string) *yaml.Node {
 
 // ---- tasks
 
-func (d *decoder) tasks(n *yaml.Node, field string) ([]Task, *ParseError) {
+func (d *decoder) tasks(n *yaml.Node, field string) ([]Task, *scenarios.ParseError) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.typeErr(n, field, "a list of tasks")
+		return nil, d.TypeErr(n, field, "a list of tasks")
 	}
 	if len(n.Content) > MaxTasks {
-		return nil, d.errAt(n, field, "want at most %d tasks, got %d", MaxTasks, len(n.Content))
+		return nil, d.ErrAt(n, field, "want at most %d tasks, got %d", MaxTasks, len(n.Content))
 	}
 	tasks := make([]Task, len(n.Content))
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.visit(item, f)
+		v, err := d.Visit(item, f)
 		if err != nil {
 			return nil, err
 		}
@@ -543,28 +420,28 @@ func (d *decoder) tasks(n *yaml.Node, field string) ([]Task, *ParseError) {
 	return tasks, nil
 }
 
-func (d *decoder) task(n *yaml.Node, field string, t *Task) *ParseError {
+func (d *decoder) task(n *yaml.Node, field string, t *Task) *scenarios.ParseError {
 	t.Line = n.Line
 	t.Request = map[string]any{}
 	hasType := false
 	var completeNode *yaml.Node
 	known := append(append([]string{}, taskOwnFields...), taskAPIFields...)
-	err := d.fields(n, field, nil, func(key string, k, v *yaml.Node, f string) *ParseError {
+	err := d.Fields(n, field, nil, func(key string, k, v *yaml.Node, f string) *scenarios.ParseError {
 		switch key {
 		case "type":
-			s, err := d.text(v, f)
+			s, err := d.Text(v, f)
 			if err != nil {
 				return err
 			}
 			if !validTaskType(s) {
-				return d.errAt(v, f, "want a task type such as categorization or generic, got %q", s)
+				return d.ErrAt(v, f, "want a task type such as categorization or generic, got %q", s)
 			}
 			t.Type, hasType = s, true
 			return nil
 		case "complete":
 			completeNode = k
 			if v.Kind != yaml.MappingNode {
-				return d.typeErr(v, f, "the response, a mapping such as {category: red}")
+				return d.TypeErr(v, f, "the response, a mapping such as {category: red}")
 			}
 			body, err := d.value(v, f, 0)
 			if err != nil {
@@ -583,8 +460,8 @@ func (d *decoder) task(n *yaml.Node, field string, t *Task) *ParseError {
 		if !slices.Contains(known, key) {
 			// A type-specific field. One that is a near miss of a field of
 			// ours is a typo that would silently change the run.
-			if s := suggest(key, known); s != "" {
-				return d.errAt(k, f, "unknown field %q%s; type-specific fields that look like task fields go under params", key, s)
+			if s := scenarios.Suggest(key, known); s != "" {
+				return d.ErrAt(k, f, "unknown field %q%s; type-specific fields that look like task fields go under params", key, s)
 			}
 		}
 		val, err := d.value(v, f, 0)
@@ -593,7 +470,7 @@ func (d *decoder) task(n *yaml.Node, field string, t *Task) *ParseError {
 		}
 		if key == "callback_url" {
 			if _, ok := val.(string); !ok && val != nil {
-				return d.typeErr(v, f, "text (a URL, an e-mail address or a template such as {{bins.hook.url}})")
+				return d.TypeErr(v, f, "text (a URL, an e-mail address or a template such as {{bins.hook.url}})")
 			}
 		}
 		t.Request[key] = val
@@ -603,13 +480,13 @@ func (d *decoder) task(n *yaml.Node, field string, t *Task) *ParseError {
 		return err
 	}
 	if !hasType {
-		return d.errAt(n, field+".type", "missing; want the task type, such as categorization or generic")
+		return d.ErrAt(n, field+".type", "missing; want the task type, such as categorization or generic")
 	}
 	if completeNode != nil && len(t.Steps) > 1 {
-		return d.errAt(completeNode, field+".complete", "give either complete or steps, not both (a complete step goes in steps)")
+		return d.ErrAt(completeNode, field+".complete", "give either complete or steps, not both (a complete step goes in steps)")
 	}
 	if len(t.Steps) > MaxSteps {
-		return d.errAt(n, field+".steps", "want at most %d steps, got %d", MaxSteps, len(t.Steps))
+		return d.ErrAt(n, field+".steps", "want at most %d steps, got %d", MaxSteps, len(t.Steps))
 	}
 	return nil
 }
@@ -627,23 +504,23 @@ func validTaskType(s string) bool {
 	return true
 }
 
-func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
+func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *scenarios.ParseError) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.typeErr(n, field, "a list of steps such as [{complete: {...}}, {audit: {accepted: false}}, recall]")
+		return nil, d.TypeErr(n, field, "a list of steps such as [{complete: {...}}, {audit: {accepted: false}}, recall]")
 	}
 	if len(n.Content) > MaxSteps {
-		return nil, d.errAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
+		return nil, d.ErrAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
 	}
 	steps := make([]Step, 0, len(n.Content))
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.visit(item, f)
+		v, err := d.Visit(item, f)
 		if err != nil {
 			return nil, err
 		}
 		st := Step{Line: v.Line}
 		if v.Kind == yaml.ScalarNode {
-			s, err := d.text(v, f)
+			s, err := d.Text(v, f)
 			if err != nil {
 				return nil, err
 			}
@@ -651,22 +528,22 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 			case ActionRecall, ActionCancel, ActionRetry:
 				st.Action = s
 			case ActionComplete, ActionAudit:
-				return nil, d.errAt(v, f, "%s needs its body: {%s: {...}}", s, s)
+				return nil, d.ErrAt(v, f, "%s needs its body: {%s: {...}}", s, s)
 			default:
-				return nil, d.errAt(v, f, "unknown step %q%s; want one of %s", s, suggest(s, actions), strings.Join(actions, ", "))
+				return nil, d.ErrAt(v, f, "unknown step %q%s; want one of %s", s, scenarios.Suggest(s, actions), strings.Join(actions, ", "))
 			}
 			steps = append(steps, st)
 			continue
 		}
 		if v.Kind != yaml.MappingNode || len(v.Content) != 2 {
-			return nil, d.errAt(v, f, "want one action per step, such as {complete: {category: red}}, {audit: {accepted: false}}, recall, cancel or retry")
+			return nil, d.ErrAt(v, f, "want one action per step, such as {complete: {category: red}}, {audit: {accepted: false}}, recall, cancel or retry")
 		}
-		err = d.fields(v, f, actions, func(key string, _, av *yaml.Node, af string) *ParseError {
+		err = d.Fields(v, f, actions, func(key string, _, av *yaml.Node, af string) *scenarios.ParseError {
 			st.Action = key
 			switch key {
 			case ActionComplete:
 				if av.Kind != yaml.MappingNode {
-					return d.typeErr(av, af, "the response, a mapping such as {category: red}")
+					return d.TypeErr(av, af, "the response, a mapping such as {category: red}")
 				}
 				body, err := d.value(av, af, 0)
 				if err != nil {
@@ -675,7 +552,7 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 				st.Body = body
 			case ActionAudit:
 				if av.Kind != yaml.MappingNode {
-					return d.typeErr(av, af, "a mapping such as {accepted: false, comments: \"...\"}")
+					return d.TypeErr(av, af, "a mapping such as {accepted: false, comments: \"...\"}")
 				}
 				body, err := d.value(av, af, 0)
 				if err != nil {
@@ -684,7 +561,7 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 				st.Body = body
 			default:
 				if !(av.Kind == yaml.ScalarNode && av.ShortTag() == "!!null") && !(av.Kind == yaml.MappingNode && len(av.Content) == 0) {
-					return d.errAt(av, af, "%s takes nothing; write it alone, as \"- %s\"", key, key)
+					return d.ErrAt(av, af, "%s takes nothing; write it alone, as \"- %s\"", key, key)
 				}
 			}
 			return nil
@@ -699,20 +576,20 @@ func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
 
 // ---- expectations
 
-func (d *decoder) expect(n *yaml.Node, field string, f *File) ([]Expectation, *ParseError) {
+func (d *decoder) expect(n *yaml.Node, field string, f *File) ([]Expectation, *scenarios.ParseError) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.typeErr(n, field, "a list of expectations")
+		return nil, d.TypeErr(n, field, "a list of expectations")
 	}
 	if len(n.Content) == 0 {
-		return nil, d.errAt(n, field, "want at least one expectation, got none")
+		return nil, d.ErrAt(n, field, "want at least one expectation, got none")
 	}
 	if len(n.Content) > MaxExpect {
-		return nil, d.errAt(n, field, "want at most %d expectations, got %d", MaxExpect, len(n.Content))
+		return nil, d.ErrAt(n, field, "want at most %d expectations, got %d", MaxExpect, len(n.Content))
 	}
 	out := make([]Expectation, len(n.Content))
 	for i, item := range n.Content {
 		ef := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.visit(item, ef)
+		v, err := d.Visit(item, ef)
 		if err != nil {
 			return nil, err
 		}
@@ -723,9 +600,9 @@ func (d *decoder) expect(n *yaml.Node, field string, f *File) ([]Expectation, *P
 	return out, nil
 }
 
-func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectation) *ParseError {
+func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectation) *scenarios.ParseError {
 	if n.Kind != yaml.MappingNode {
-		return d.typeErr(n, field, "a mapping with task: N or bin: NAME")
+		return d.TypeErr(n, field, "a mapping with task: N or bin: NAME")
 	}
 	e.Line, e.Task = n.Line, -1
 	// Which kind of expectation is it? Decided first, so that a field of
@@ -741,9 +618,9 @@ func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectatio
 	}
 	switch {
 	case isTask && isBin:
-		return d.errAt(n, field, "give task or bin, not both (one expectation each)")
+		return d.ErrAt(n, field, "give task or bin, not both (one expectation each)")
 	case !isTask && !isBin:
-		return d.errAt(n, field, "want task: N (an index into tasks) or bin: NAME")
+		return d.ErrAt(n, field, "want task: N (an index into tasks) or bin: NAME")
 	}
 	known, kind := taskExpFields, "task"
 	if isBin {
@@ -751,48 +628,48 @@ func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectatio
 	}
 	checks := 0
 	var withinNode, atLeastNode *yaml.Node
-	err := d.fields(n, field, expectAnyFields, func(key string, k, v *yaml.Node, kf string) *ParseError {
+	err := d.Fields(n, field, expectAnyFields, func(key string, k, v *yaml.Node, kf string) *scenarios.ParseError {
 		if !slices.Contains(known, key) {
-			return d.errAt(k, kf, "not a field of a %s expectation; known fields: %s", kind, strings.Join(known, ", "))
+			return d.ErrAt(k, kf, "not a field of a %s expectation; known fields: %s", kind, strings.Join(known, ", "))
 		}
-		var err *ParseError
+		var err *scenarios.ParseError
 		switch key {
 		case "task":
 			var i int64
-			if i, err = d.integer(v, kf); err == nil {
+			if i, err = d.Integer(v, kf); err == nil {
 				if i < 0 || i >= int64(len(f.Tasks)) {
-					return d.errAt(v, kf, "no task %d: the run file has %d (counted from 0)", i, len(f.Tasks))
+					return d.ErrAt(v, kf, "no task %d: the run file has %d (counted from 0)", i, len(f.Tasks))
 				}
 				e.Task = int(i)
 			}
 		case "bin":
 			var s string
-			if s, err = d.text(v, kf); err == nil {
+			if s, err = d.Text(v, kf); err == nil {
 				if !slices.ContainsFunc(f.Bins, func(b Bin) bool { return b.Name == s }) {
-					return d.errAt(v, kf, "no bin %q in bins%s", s, suggest(s, binNames(f)))
+					return d.ErrAt(v, kf, "no bin %q in bins%s", s, scenarios.Suggest(s, binNames(f)))
 				}
 				e.Bin = s
 			}
 		case "delivery":
-			if e.Delivery, err = d.oneOf(v, kf, deliveryEvents); err == nil {
+			if e.Delivery, err = d.OneOf(v, kf, deliveryEvents); err == nil {
 				checks-- // narrows the checks, checks nothing itself
 			}
 		case "kind":
-			if e.Kind, err = d.oneOf(v, kf, captureKinds); err == nil {
+			if e.Kind, err = d.OneOf(v, kf, captureKinds); err == nil {
 				checks--
 			}
 		case "callback_succeeded":
 			var b bool
-			if b, err = d.boolean(v, kf); err == nil {
+			if b, err = d.Boolean(v, kf); err == nil {
 				e.CallbackSucceeded = &b
 			}
 		case "task_status":
-			e.TaskStatus, err = d.oneOf(v, kf, taskStatuses)
+			e.TaskStatus, err = d.OneOf(v, kf, taskStatuses)
 		case "attempts", "captures":
 			var i int64
-			if i, err = d.integer(v, kf); err == nil {
+			if i, err = d.Integer(v, kf); err == nil {
 				if i < 0 || i > 100_000 {
-					return d.errAt(v, kf, "want 0..100000, got %d", i)
+					return d.ErrAt(v, kf, "want 0..100000, got %d", i)
 				}
 				c := int(i)
 				if key == "attempts" {
@@ -809,15 +686,15 @@ func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectatio
 			e.Statuses, err = d.statuses(v, kf, names)
 		case "within":
 			withinNode = v
-			e.Within, err = d.duration(v, kf, time.Nanosecond, MaxBound)
+			e.Within, err = d.Duration(v, kf, time.Nanosecond, MaxBound)
 		case "at_least":
 			atLeastNode = v
-			e.AtLeast, err = d.duration(v, kf, 0, MaxBound)
+			e.AtLeast, err = d.Duration(v, kf, 0, MaxBound)
 		case "body_contains", "subject_contains":
 			var s string
-			if s, err = d.text(v, kf); err == nil {
+			if s, err = d.Text(v, kf); err == nil {
 				if s == "" || len(s) > 1000 {
-					return d.errAt(v, kf, "want 1 to 1000 bytes of text")
+					return d.ErrAt(v, kf, "want 1 to 1000 bytes of text")
 				}
 				if key == "body_contains" {
 					e.BodyContains = s
@@ -835,15 +712,15 @@ func (d *decoder) expectation(n *yaml.Node, field string, f *File, e *Expectatio
 		return err
 	}
 	if checks <= 0 {
-		return d.errAt(n, field, "checks nothing; give at least one of %s", strings.Join(slices.DeleteFunc(slices.Clone(known[1:]), func(s string) bool {
+		return d.ErrAt(n, field, "checks nothing; give at least one of %s", strings.Join(slices.DeleteFunc(slices.Clone(known[1:]), func(s string) bool {
 			return s == "delivery" || s == "kind"
 		}), ", "))
 	}
 	if withinNode != nil && atLeastNode != nil && e.AtLeast > e.Within {
-		return d.errAt(atLeastNode, field+".at_least", "%s is more than within (%s)", e.AtLeast, e.Within)
+		return d.ErrAt(atLeastNode, field+".at_least", "%s is more than within (%s)", e.AtLeast, e.Within)
 	}
 	if e.SubjectContains != "" && e.Kind == "http" {
-		return d.errAt(n, field+".subject_contains", "only e-mail captures have a subject; drop kind: http or use kind: email")
+		return d.ErrAt(n, field+".subject_contains", "only e-mail captures have a subject; drop kind: http or use kind: email")
 	}
 	return nil
 }
@@ -856,37 +733,37 @@ func binNames(f *File) []string {
 	return names
 }
 
-func (d *decoder) statuses(n *yaml.Node, field string, names []string) ([]Status, *ParseError) {
+func (d *decoder) statuses(n *yaml.Node, field string, names []string) ([]Status, *scenarios.ParseError) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.typeErr(n, field, "a list such as [500, 500, 200]")
+		return nil, d.TypeErr(n, field, "a list such as [500, 500, 200]")
 	}
 	if len(n.Content) > MaxStatuses {
-		return nil, d.errAt(n, field, "want at most %d entries, got %d", MaxStatuses, len(n.Content))
+		return nil, d.ErrAt(n, field, "want at most %d entries, got %d", MaxStatuses, len(n.Content))
 	}
 	out := make([]Status, 0, len(n.Content))
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.visit(item, f)
+		v, err := d.Visit(item, f)
 		if err != nil {
 			return nil, err
 		}
 		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
-			c, err := d.integer(v, f)
+			c, err := d.Integer(v, f)
 			if err != nil {
 				return nil, err
 			}
 			if c < 100 || c > 599 {
-				return nil, d.errAt(v, f, "want an HTTP status or SMTP code in 100..599, got %d", c)
+				return nil, d.ErrAt(v, f, "want an HTTP status or SMTP code in 100..599, got %d", c)
 			}
 			out = append(out, Status{Code: int(c)})
 			continue
 		}
-		s, err := d.text(v, f)
+		s, err := d.Text(v, f)
 		if err != nil {
-			return nil, d.typeErr(v, f, "a status code or one of "+strings.Join(names, ", "))
+			return nil, d.TypeErr(v, f, "a status code or one of "+strings.Join(names, ", "))
 		}
 		if !slices.Contains(names, s) {
-			return nil, d.errAt(v, f, "want a status code or one of %s, got %q%s", strings.Join(names, ", "), s, suggest(s, names))
+			return nil, d.ErrAt(v, f, "want a status code or one of %s, got %q%s", strings.Join(names, ", "), s, scenarios.Suggest(s, names))
 		}
 		out = append(out, Status{Name: s})
 	}
@@ -896,11 +773,11 @@ func (d *decoder) statuses(n *yaml.Node, field string, names []string) ([]Status
 // ---- templates
 
 // checkTemplates checks every {{...}} against the bins.
-func (d *decoder) checkTemplates(f *File) *ParseError {
+func (d *decoder) checkTemplates(f *File) *scenarios.ParseError {
 	bins := binNames(f)
 	for _, r := range d.templates {
 		if msg := checkTemplate(r.s, bins); msg != "" {
-			return &ParseError{Line: r.line, Column: r.column, Field: r.field, Msg: msg}
+			return &scenarios.ParseError{Line: r.line, Column: r.column, Field: r.field, Msg: msg}
 		}
 	}
 	return nil
@@ -926,7 +803,7 @@ func checkTemplate(s string, bins []string) string {
 			return fmt.Sprintf("template {{%s}}: want {{bins.NAME.url}}, {{bins.NAME.email}} or {{bins.NAME.name}}", inner)
 		}
 		if !slices.Contains(bins, parts[1]) {
-			return fmt.Sprintf("template {{%s}}: no bin %q in bins%s", inner, parts[1], suggest(parts[1], bins))
+			return fmt.Sprintf("template {{%s}}: no bin %q in bins%s", inner, parts[1], scenarios.Suggest(parts[1], bins))
 		}
 	}
 }
@@ -953,14 +830,14 @@ func (d *decoder) scriptTemplates(s *scenarios.Script, n *yaml.Node, field strin
 // ---- values
 
 // value reads any YAML value as a JSON value, recording templates.
-func (d *decoder) value(n *yaml.Node, field string, depth int) (any, *ParseError) {
+func (d *decoder) value(n *yaml.Node, field string, depth int) (any, *scenarios.ParseError) {
 	if depth > maxDepth {
-		return nil, d.errAt(n, field, "nested more than %d levels deep", maxDepth)
+		return nil, d.ErrAt(n, field, "nested more than %d levels deep", maxDepth)
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
-		err := d.fields(n, field, nil, func(key string, _, v *yaml.Node, f string) *ParseError {
+		err := d.Fields(n, field, nil, func(key string, _, v *yaml.Node, f string) *scenarios.ParseError {
 			x, err := d.value(v, f, depth+1)
 			if err != nil {
 				return err
@@ -973,7 +850,7 @@ func (d *decoder) value(n *yaml.Node, field string, depth int) (any, *ParseError
 		l := make([]any, 0, len(n.Content))
 		for i, item := range n.Content {
 			f := fmt.Sprintf("%s[%d]", field, i)
-			v, err := d.visit(item, f)
+			v, err := d.Visit(item, f)
 			if err != nil {
 				return nil, err
 			}
@@ -989,209 +866,27 @@ func (d *decoder) value(n *yaml.Node, field string, depth int) (any, *ParseError
 		case "!!null":
 			return nil, nil
 		case "!!bool":
-			return d.boolean(n, field)
+			return d.Boolean(n, field)
 		case "!!int":
-			return d.integer(n, field)
+			return d.Integer(n, field)
 		case "!!float":
-			x, err := d.number(n, field)
+			x, err := d.Number(n, field)
 			if err == nil && (math.IsNaN(x) || math.IsInf(x, 0)) {
-				return nil, d.errAt(n, field, "%s is not a number JSON can carry", n.Value)
+				return nil, d.ErrAt(n, field, "%s is not a number JSON can carry", n.Value)
 			}
 			return x, err
 		}
-		s, err := d.text(n, field)
+		s, err := d.Text(n, field)
 		if err != nil {
 			return nil, err
 		}
 		if !utf8.ValidString(s) {
-			return nil, d.errAt(n, field, "not valid UTF-8")
+			return nil, d.ErrAt(n, field, "not valid UTF-8")
 		}
 		if strings.Contains(s, "{{") {
 			d.templates = append(d.templates, templateRef{s: s, line: n.Line, column: n.Column, field: field})
 		}
 		return s, nil
 	}
-	return nil, d.typeErr(n, field, "a value")
-}
-
-// text reads a scalar as text: strings, and numbers, booleans and dates as
-// written. Null, binary and application-specific tags are refused.
-func (d *decoder) text(n *yaml.Node, field string) (string, *ParseError) {
-	if n.Kind == yaml.ScalarNode {
-		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
-			return n.Value, nil
-		}
-	}
-	return "", d.typeErr(n, field, "text")
-}
-
-// line reads one line of text of at most max bytes.
-func (d *decoder) line(n *yaml.Node, field string, max int) (string, *ParseError) {
-	s, err := d.text(n, field)
-	if err != nil {
-		return "", err
-	}
-	if len(s) > max || !utf8.ValidString(s) {
-		return "", d.errAt(n, field, "want at most %d bytes of UTF-8 text", max)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", d.errAt(n, field, "control character %U not allowed (one line of text)", r)
-		}
-	}
-	return s, nil
-}
-
-func (d *decoder) oneOf(n *yaml.Node, field string, allowed []string) (string, *ParseError) {
-	s, err := d.text(n, field)
-	if err != nil {
-		return "", err
-	}
-	if !slices.Contains(allowed, s) {
-		return "", d.errAt(n, field, "want one of %s, got %q%s", strings.Join(allowed, ", "), s, suggest(s, allowed))
-	}
-	return s, nil
-}
-
-func (d *decoder) integer(n *yaml.Node, field string) (int64, *ParseError) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return 0, d.typeErr(n, field, "an integer")
-	}
-	var v int64
-	if err := n.Decode(&v); err != nil {
-		return 0, d.errAt(n, field, "%q is not an integer that fits in 64 bits", n.Value)
-	}
-	return v, nil
-}
-
-func (d *decoder) number(n *yaml.Node, field string) (float64, *ParseError) {
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
-		return 0, d.typeErr(n, field, "a number")
-	}
-	var v float64
-	if err := n.Decode(&v); err != nil {
-		return 0, d.errAt(n, field, "%q is not a number", n.Value)
-	}
-	return v, nil
-}
-
-func (d *decoder) boolean(n *yaml.Node, field string) (bool, *ParseError) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-		return false, d.typeErr(n, field, "true or false")
-	}
-	var v bool
-	if err := n.Decode(&v); err != nil {
-		return false, d.errAt(n, field, "%q is not true or false", n.Value)
-	}
-	return v, nil
-}
-
-// duration reads a Go duration in [min, max].
-func (d *decoder) duration(n *yaml.Node, field string, min, max time.Duration) (time.Duration, *ParseError) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-		return 0, d.typeErr(n, field, "a duration such as \"2s\" or \"25h\"")
-	}
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return 0, d.errAt(n, field, "%q is not a Go duration such as \"250ms\", \"2s\" or \"25h\"", n.Value)
-	}
-	if v < min {
-		if min <= time.Nanosecond {
-			return 0, d.errAt(n, field, "must be positive, got %s", v)
-		}
-		return 0, d.errAt(n, field, "want at least %s, got %s", min, v)
-	}
-	if v > max {
-		return 0, d.errAt(n, field, "%s is over the %s limit", v, max)
-	}
-	return v, nil
-}
-
-func (d *decoder) typeErr(n *yaml.Node, field, want string) *ParseError {
-	return d.errAt(n, field, "want %s, got %s", want, kindName(n))
-}
-
-// kindName describes a node for an error message.
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.DocumentNode:
-		return "a document"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	v := n.Value
-	if len(v) > 40 {
-		v = v[:40] + "..."
-	}
-	switch tag := n.ShortTag(); tag {
-	case "!!null":
-		return "nothing (null)"
-	case "!!str":
-		return fmt.Sprintf("the string %q", v)
-	case "!!int":
-		return "the integer " + v
-	case "!!float":
-		return "the number " + v
-	case "!!bool":
-		return "the boolean " + v
-	case "!!timestamp":
-		return "the timestamp " + v
-	case "!!binary":
-		return "binary data"
-	default:
-		return fmt.Sprintf("a value tagged %q", tag)
-	}
-}
-
-// suggest returns ` (did you mean "x"?)` for the known name closest to key
-// when it is a likely typo (one edit away, or two for longer names), else "".
-func suggest(key string, known []string) string {
-	limit := 1
-	if len(key) > 4 {
-		limit = 2
-	}
-	best, bestDist := "", limit+1
-	for _, k := range known {
-		if dist := editDistance(strings.ToLower(key), k); dist < bestDist && k != key {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and swaps of neighbours each count one.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
+	return nil, d.TypeErr(n, field, "a value")
 }
