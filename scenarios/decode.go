@@ -216,6 +216,43 @@ func (d *Decoder) Fields(n *yaml.Node, field string, known []string, fn func(key
 	return nil
 }
 
+// List is what Items checks of a list.
+type List struct {
+	Want  string // what the value must be, for "want <Want>, got a mapping"
+	Noun  string // one item, as in "step", for "want at least one step, got none"
+	Nouns string // items, as in "steps", for "want at most 20 steps, got 21"
+	Min   int    // fewest items
+	Max   int    // most items; 0 for no bound
+}
+
+// Items walks a list: n must be a sequence of l.Min to l.Max items. fn gets
+// each item after its aliases are followed, with its field path, such as
+// "steps[2]".
+func (d *Decoder) Items(n *yaml.Node, field string, l List, fn func(i int, v *yaml.Node, vfield string) *ParseError) *ParseError {
+	if n.Kind != yaml.SequenceNode {
+		return d.TypeErr(n, field, l.Want)
+	}
+	switch count := len(n.Content); {
+	case count < l.Min && count == 0:
+		return d.ErrAt(n, field, "want at least one %s, got none", l.Noun)
+	case count < l.Min:
+		return d.ErrAt(n, field, "want at least %d %s, got %d", l.Min, l.Nouns, count)
+	case l.Max > 0 && count > l.Max:
+		return d.ErrAt(n, field, "want at most %d %s, got %d", l.Max, l.Nouns, count)
+	}
+	for i, item := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		v, err := d.Visit(item, f)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, v, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Text reads a scalar as text: strings, and numbers, booleans and dates as
 // written (so that "Retry-After: 30" is the text "30"). Null, binary and
 // application-specific tags are refused.

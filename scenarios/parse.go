@@ -79,25 +79,11 @@ func (d *decoder) script(n *yaml.Node) (*Script, *ParseError) {
 }
 
 func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *ParseError) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.TypeErr(n, field, "a list of steps")
-	}
-	if len(n.Content) == 0 {
-		return nil, d.ErrAt(n, field, "want at least one step, got none")
-	}
-	if len(n.Content) > MaxSteps {
-		return nil, d.ErrAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
-	}
 	steps := make([]Step, len(n.Content))
-	for i, item := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.Visit(item, f)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.step(v, f, &steps[i]); err != nil {
-			return nil, err
-		}
+	err := d.Items(n, field, List{Want: "a list of steps", Noun: "step", Nouns: "steps", Min: 1, Max: MaxSteps},
+		func(i int, v *yaml.Node, f string) *ParseError { return d.step(v, f, &steps[i]) })
+	if err != nil {
+		return nil, err
 	}
 	return steps, nil
 }

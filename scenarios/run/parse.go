@@ -400,22 +400,11 @@ func locate(n *yaml.Node, path string) *yaml.Node {
 // ---- tasks
 
 func (d *decoder) tasks(n *yaml.Node, field string) ([]Task, *scenarios.ParseError) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.TypeErr(n, field, "a list of tasks")
-	}
-	if len(n.Content) > MaxTasks {
-		return nil, d.ErrAt(n, field, "want at most %d tasks, got %d", MaxTasks, len(n.Content))
-	}
 	tasks := make([]Task, len(n.Content))
-	for i, item := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.Visit(item, f)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.task(v, f, &tasks[i]); err != nil {
-			return nil, err
-		}
+	err := d.Items(n, field, scenarios.List{Want: "a list of tasks", Nouns: "tasks", Max: MaxTasks},
+		func(i int, v *yaml.Node, f string) *scenarios.ParseError { return d.task(v, f, &tasks[i]) })
+	if err != nil {
+		return nil, err
 	}
 	return tasks, nil
 }
@@ -505,97 +494,74 @@ func validTaskType(s string) bool {
 }
 
 func (d *decoder) steps(n *yaml.Node, field string) ([]Step, *scenarios.ParseError) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.TypeErr(n, field, "a list of steps such as [{complete: {...}}, {audit: {accepted: false}}, recall]")
-	}
-	if len(n.Content) > MaxSteps {
-		return nil, d.ErrAt(n, field, "want at most %d steps, got %d", MaxSteps, len(n.Content))
-	}
 	steps := make([]Step, 0, len(n.Content))
-	for i, item := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.Visit(item, f)
-		if err != nil {
-			return nil, err
-		}
-		st := Step{Line: v.Line}
-		if v.Kind == yaml.ScalarNode {
-			s, err := d.Text(v, f)
-			if err != nil {
-				return nil, err
-			}
-			switch s {
-			case ActionRecall, ActionCancel, ActionRetry:
-				st.Action = s
-			case ActionComplete, ActionAudit:
-				return nil, d.ErrAt(v, f, "%s needs its body: {%s: {...}}", s, s)
-			default:
-				return nil, d.ErrAt(v, f, "unknown step %q%s; want one of %s", s, scenarios.Suggest(s, actions), strings.Join(actions, ", "))
-			}
-			steps = append(steps, st)
-			continue
-		}
-		if v.Kind != yaml.MappingNode || len(v.Content) != 2 {
-			return nil, d.ErrAt(v, f, "want one action per step, such as {complete: {category: red}}, {audit: {accepted: false}}, recall, cancel or retry")
-		}
-		err = d.Fields(v, f, actions, func(key string, _, av *yaml.Node, af string) *scenarios.ParseError {
-			st.Action = key
-			switch key {
-			case ActionComplete:
-				if av.Kind != yaml.MappingNode {
-					return d.TypeErr(av, af, "the response, a mapping such as {category: red}")
-				}
-				body, err := d.value(av, af, 0)
-				if err != nil {
-					return err
-				}
-				st.Body = body
-			case ActionAudit:
-				if av.Kind != yaml.MappingNode {
-					return d.TypeErr(av, af, "a mapping such as {accepted: false, comments: \"...\"}")
-				}
-				body, err := d.value(av, af, 0)
-				if err != nil {
-					return err
-				}
-				st.Body = body
-			default:
-				if !(av.Kind == yaml.ScalarNode && av.ShortTag() == "!!null") && !(av.Kind == yaml.MappingNode && len(av.Content) == 0) {
-					return d.ErrAt(av, af, "%s takes nothing; write it alone, as \"- %s\"", key, key)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	l := scenarios.List{Want: "a list of steps such as [{complete: {...}}, {audit: {accepted: false}}, recall]", Nouns: "steps", Max: MaxSteps}
+	err := d.Items(n, field, l, func(_ int, v *yaml.Node, f string) *scenarios.ParseError {
+		st, err := d.step(v, f)
 		steps = append(steps, st)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return steps, nil
+}
+
+// step reads one step of a task: an action alone, or an action with its body.
+func (d *decoder) step(v *yaml.Node, f string) (Step, *scenarios.ParseError) {
+	st := Step{Line: v.Line}
+	if v.Kind == yaml.ScalarNode {
+		s, err := d.Text(v, f)
+		if err != nil {
+			return st, err
+		}
+		switch s {
+		case ActionRecall, ActionCancel, ActionRetry:
+			st.Action = s
+		case ActionComplete, ActionAudit:
+			return st, d.ErrAt(v, f, "%s needs its body: {%s: {...}}", s, s)
+		default:
+			return st, d.ErrAt(v, f, "unknown step %q%s; want one of %s", s, scenarios.Suggest(s, actions), strings.Join(actions, ", "))
+		}
+		return st, nil
+	}
+	if v.Kind != yaml.MappingNode || len(v.Content) != 2 {
+		return st, d.ErrAt(v, f, "want one action per step, such as {complete: {category: red}}, {audit: {accepted: false}}, recall, cancel or retry")
+	}
+	err := d.Fields(v, f, actions, func(key string, _, av *yaml.Node, af string) *scenarios.ParseError {
+		st.Action = key
+		want := "a mapping such as {accepted: false, comments: \"...\"}"
+		switch key {
+		case ActionComplete:
+			want = "the response, a mapping such as {category: red}"
+			fallthrough
+		case ActionAudit:
+			if av.Kind != yaml.MappingNode {
+				return d.TypeErr(av, af, want)
+			}
+			body, err := d.value(av, af, 0)
+			if err != nil {
+				return err
+			}
+			st.Body = body
+		default:
+			if !(av.Kind == yaml.ScalarNode && av.ShortTag() == "!!null") && !(av.Kind == yaml.MappingNode && len(av.Content) == 0) {
+				return d.ErrAt(av, af, "%s takes nothing; write it alone, as \"- %s\"", key, key)
+			}
+		}
+		return nil
+	})
+	return st, err
 }
 
 // ---- expectations
 
 func (d *decoder) expect(n *yaml.Node, field string, f *File) ([]Expectation, *scenarios.ParseError) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.TypeErr(n, field, "a list of expectations")
-	}
-	if len(n.Content) == 0 {
-		return nil, d.ErrAt(n, field, "want at least one expectation, got none")
-	}
-	if len(n.Content) > MaxExpect {
-		return nil, d.ErrAt(n, field, "want at most %d expectations, got %d", MaxExpect, len(n.Content))
-	}
 	out := make([]Expectation, len(n.Content))
-	for i, item := range n.Content {
-		ef := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.Visit(item, ef)
-		if err != nil {
-			return nil, err
-		}
-		if err := d.expectation(v, ef, f, &out[i]); err != nil {
-			return nil, err
-		}
+	err := d.Items(n, field, scenarios.List{Want: "a list of expectations", Noun: "expectation", Nouns: "expectations", Min: 1, Max: MaxExpect},
+		func(i int, v *yaml.Node, ef string) *scenarios.ParseError { return d.expectation(v, ef, f, &out[i]) })
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -734,38 +700,31 @@ func binNames(f *File) []string {
 }
 
 func (d *decoder) statuses(n *yaml.Node, field string, names []string) ([]Status, *scenarios.ParseError) {
-	if n.Kind != yaml.SequenceNode {
-		return nil, d.TypeErr(n, field, "a list such as [500, 500, 200]")
-	}
-	if len(n.Content) > MaxStatuses {
-		return nil, d.ErrAt(n, field, "want at most %d entries, got %d", MaxStatuses, len(n.Content))
-	}
 	out := make([]Status, 0, len(n.Content))
-	for i, item := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		v, err := d.Visit(item, f)
-		if err != nil {
-			return nil, err
-		}
+	err := d.Items(n, field, scenarios.List{Want: "a list such as [500, 500, 200]", Nouns: "entries", Max: MaxStatuses}, func(_ int, v *yaml.Node, f string) *scenarios.ParseError {
 		if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" {
 			c, err := d.Integer(v, f)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if c < 100 || c > 599 {
-				return nil, d.ErrAt(v, f, "want an HTTP status or SMTP code in 100..599, got %d", c)
+				return d.ErrAt(v, f, "want an HTTP status or SMTP code in 100..599, got %d", c)
 			}
 			out = append(out, Status{Code: int(c)})
-			continue
+			return nil
 		}
 		s, err := d.Text(v, f)
 		if err != nil {
-			return nil, d.TypeErr(v, f, "a status code or one of "+strings.Join(names, ", "))
+			return d.TypeErr(v, f, "a status code or one of "+strings.Join(names, ", "))
 		}
 		if !slices.Contains(names, s) {
-			return nil, d.ErrAt(v, f, "want a status code or one of %s, got %q%s", strings.Join(names, ", "), s, scenarios.Suggest(s, names))
+			return d.ErrAt(v, f, "want a status code or one of %s, got %q%s", strings.Join(names, ", "), s, scenarios.Suggest(s, names))
 		}
 		out = append(out, Status{Name: s})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -848,17 +807,13 @@ func (d *decoder) value(n *yaml.Node, field string, depth int) (any, *scenarios.
 		return m, err
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
-		for i, item := range n.Content {
-			f := fmt.Sprintf("%s[%d]", field, i)
-			v, err := d.Visit(item, f)
-			if err != nil {
-				return nil, err
-			}
+		err := d.Items(n, field, scenarios.List{}, func(_ int, v *yaml.Node, f string) *scenarios.ParseError {
 			x, err := d.value(v, f, depth+1)
-			if err != nil {
-				return nil, err
-			}
 			l = append(l, x)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 		return l, nil
 	case yaml.ScalarNode:
