@@ -213,7 +213,8 @@ func clamp(i int64) int64 {
 // YAML parser does not read: the escape "\/" becomes "/"; a UTF-16
 // surrogate pair "\uD83D\uDE00" becomes "\U0001F600" (a lone surrogate
 // becomes U+FFFD, as encoding/json reads it); and characters that YAML does
-// not allow unescaped (DEL, C1 controls, U+FFFE, U+FFFF) become \u escapes.
+// not allow unescaped (DEL, C1 controls, U+FFFE, U+FFFF) or would read as a
+// line break (NEL) become \u escapes.
 // data must be valid JSON; line numbers are kept.
 func jsonForYAML(data []byte) []byte {
 	out := make([]byte, 0, len(data))
@@ -268,10 +269,12 @@ func jsonForYAML(data []byte) []byte {
 	return out
 }
 
-// yamlPrintable reports whether YAML allows r unescaped (YAML 1.2, c-printable).
+// yamlPrintable reports whether r may stand unescaped in a YAML
+// double-quoted scalar and mean itself: YAML 1.2's c-printable, less NEL
+// (U+0085), which YAML reads as a line break and folds.
 func yamlPrintable(r rune) bool {
 	switch {
-	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
+	case r == '\t' || r == '\n' || r == '\r':
 		return true
 	case r < 0x20 || (r >= 0x7f && r <= 0x9f):
 		return false
