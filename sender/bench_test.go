@@ -227,7 +227,7 @@ func benchDelivery(b *testing.B, concurrency int, viaAPI bool) {
 	}
 	// Every delivery is durably recorded: read it back from the file.
 	var succeeded, attempts200, attempts int
-	if err := e.rdb.QueryRow(`SELECT (SELECT COUNT(*) FROM tasks WHERE callback_succeeded = 1),
+	if err := e.rdb.QueryRow(`SELECT (SELECT COUNT(*) FROM task_view WHERE callback_succeeded = 1),
 		(SELECT COUNT(*) FROM attempts WHERE status = 200), (SELECT COUNT(*) FROM attempts)`).Scan(
 		&succeeded, &attempts200, &attempts); err != nil {
 		b.Fatal(err)

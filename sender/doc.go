@@ -31,8 +31,7 @@
 //     records it as interrupted and resumes the delivery at once
 //     (at-least-once, never more attempts than the policy allows). The
 //     attempt's row in the callbacks log is written whole with its outcome,
-//     in the same transaction as the delivery's next state and the task's
-//     callback_succeeded.
+//     in the same transaction as the delivery's next state.
 //   - A delivery queued while a worker is free (and no due delivery waits
 //     for one) is claimed in the transaction that queues it and handed to
 //     that worker after the commit. Otherwise a scheduler sleeps until the
@@ -43,7 +42,9 @@
 //     operations of concurrent callers together (group commit).
 //   - callback_succeeded describes the task's latest delivery: absent while
 //     it is undecided, true at its first 2xx (with callback_succeeded_at),
-//     false once it has failed for good (callback_succeeded_at null).
+//     false once it has failed for good (callback_succeeded_at null). It is
+//     read from that delivery (the task_view of the schema), not written
+//     into the task row, and the task's updated_at includes its decision.
 //   - The retry after attempt n is due Delays[n-1] (± jitter) after attempt
 //     n ended; interrupted attempts are due again at once.
 //   - webhook-timestamp is wall-clock time even on a scaled clock, so

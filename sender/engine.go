@@ -508,29 +508,27 @@ func (e *Engine) claim(ctx context.Context, now time.Time, limit int) (jobs []*j
 	return jobs, touched, nil
 }
 
-// decide ends a delivery of taskID (succeeded or failed) and, when it is
-// the task's latest delivery, sets the task's callback_succeeded.
+// decide ends a delivery of taskID (succeeded or failed). When it is the
+// task's latest delivery, that decides the task's callback_succeeded (read
+// from the delivery, see task_view), and the task event says so.
 func (e *Engine) decide(ctx context.Context, tx querier, delivery int64, taskID string, ok bool, now time.Time) ([]Event, error) {
 	q := `UPDATE deliveries SET state = 'failed', next_attempt_at = NULL, attempt_due_at = NULL,
 		attempt_started_at = NULL, updated_at = ? WHERE id = ?`
-	var at any
 	if ok {
 		q = `UPDATE deliveries SET state = 'succeeded', next_attempt_at = NULL, attempt_due_at = NULL,
 		attempt_started_at = NULL, updated_at = ? WHERE id = ?`
-		at = ns(now)
 	}
 	if _, err := tx.ExecContext(ctx, q, ns(now), delivery); err != nil {
 		return nil, fmt.Errorf("end delivery %d: %w", delivery, err)
 	}
 	var status string
-	err := tx.QueryRowContext(ctx, `UPDATE tasks SET callback_succeeded = ?, callback_succeeded_at = ?, updated_at = ?
-		WHERE task_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE task_id = ? AND id > ?)
-		RETURNING status`, ok, at, ns(now), taskID, taskID, delivery).Scan(&status)
+	err := tx.QueryRowContext(ctx, `SELECT status FROM tasks WHERE task_id = ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE task_id = ? AND id > ?)`, taskID, taskID, delivery).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil // a newer delivery decides the task's flag
 	}
 	if err != nil {
-		return nil, fmt.Errorf("set callback_succeeded of %s: %w", taskID, err)
+		return nil, fmt.Errorf("read task %s: %w", taskID, err)
 	}
 	b := ok
 	return []Event{{Type: EventTypeTask, TaskID: taskID, TaskStatus: status, CallbackSucceeded: &b, At: now}}, nil

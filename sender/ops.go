@@ -335,7 +335,9 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 
 // CompleteTask completes a pending task with response (a JSON object) and
 // queues the completion callback. The state check and the change are one
-// UPDATE that returns the completed task, from which the payload is built.
+// UPDATE that returns the completed task, from which the payload is built
+// (the RETURNING row is the tasks row: its callback_succeeded is reset by
+// enqueue, or read from task_view when no callback is queued).
 func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawMessage) (*Task, error) {
 	if len(response) == 0 || isNull(response) {
 		return nil, fieldErr("response", "required (a JSON object)")
@@ -357,15 +359,9 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 	err := e.write(ctx, func(tx querier) error {
 		t, queued, j = nil, 0, nil
 		now = e.clock.Now().UTC()
-		// A callback is queued when the task or the profile has a target;
-		// callback_succeeded is then undecided again.
-		hasDefault := e.Profile().DefaultCallbackURL != ""
 		row, err := scanTask(tx.QueryRowContext(ctx, `UPDATE tasks SET status = 'completed', response = ?,
-			completed_at = ?, updated_at = ?,
-			callback_succeeded = CASE WHEN coalesce(callback_url, '') != '' OR ? THEN NULL ELSE callback_succeeded END,
-			callback_succeeded_at = CASE WHEN coalesce(callback_url, '') != '' OR ? THEN NULL ELSE callback_succeeded_at END
-			WHERE task_id = ? AND status = 'pending' RETURNING `+taskColumns,
-			resp, ns(now), ns(now), hasDefault, hasDefault, id))
+			completed_at = ?, updated_at = ? WHERE task_id = ? AND status = 'pending' RETURNING `+taskColumns,
+			resp, ns(now), ns(now), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			cur, err := getTask(ctx, tx, id)
 			if err != nil {
@@ -380,8 +376,17 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 		if !slot {
 			slot = e.reserveDirect()
 		}
-		queued, j, err = e.enqueue(ctx, tx, t, EventCompleted, now, slot)
-		return err
+		// A callback is queued when the task or the profile has a target;
+		// its new delivery makes callback_succeeded undecided again.
+		if queued, j, err = e.enqueue(ctx, tx, t, EventCompleted, now, slot); err != nil || queued != 0 {
+			return err
+		}
+		// No callback: callback_succeeded stays its latest delivery's.
+		if row, err = getTask(ctx, tx, id); err != nil {
+			return err
+		}
+		t = &row.Task
+		return nil
 	})
 	e.handOff(j, slot, queued, err)
 	if err != nil {
@@ -700,8 +705,7 @@ func (e *Engine) RetryCallback(ctx context.Context, taskID string) (*Delivery, e
 				SELECT task_id, event, target, webhook_id, payload, 'pending', 0, ?, ?, ? FROM deliveries WHERE id = ?
 				RETURNING id`, ns(now), ns(now), ns(now), id).Scan(&id)
 			if err == nil {
-				_, err = tx.ExecContext(ctx, `UPDATE tasks SET callback_succeeded = NULL, callback_succeeded_at = NULL,
-					updated_at = ? WHERE task_id = ?`, ns(now), taskID)
+				_, err = tx.ExecContext(ctx, `UPDATE tasks SET updated_at = ? WHERE task_id = ?`, ns(now), taskID)
 			}
 		}
 		if err != nil {

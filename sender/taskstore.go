@@ -19,6 +19,8 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// taskColumns are read from task_view (tasks with the callback_succeeded,
+// callback_succeeded_at and updated_at their latest delivery gives them).
 const taskColumns = `seq, task_id, type, instruction, params, status, created_at, updated_at, completed_at,
 	callback_url, callback_succeeded, callback_succeeded_at, response, metadata, unique_id, is_test,
 	customer_review_status, customer_review_comments, prior_responses`
@@ -83,7 +85,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*taskRow, error) {
 }
 
 func getTask(ctx context.Context, q querier, id string) (*taskRow, error) {
-	t, err := scanTask(q.QueryRowContext(ctx, "SELECT "+taskColumns+" FROM tasks WHERE task_id = ?", id))
+	t, err := scanTask(q.QueryRowContext(ctx, "SELECT "+taskColumns+" FROM task_view WHERE task_id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("task %q: %w", truncate(id, 64), ErrNotFound)
 	}
@@ -146,13 +148,13 @@ func insertTask(ctx context.Context, tx querier, t *Task, claim string, autoComp
 	return nil
 }
 
-// updateTaskState writes the mutable fields of t.
+// updateTaskState writes the mutable fields of t (callback_succeeded is
+// its latest delivery's: see task_view).
 func updateTaskState(ctx context.Context, tx querier, t *Task) error {
-	_, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, updated_at = ?, completed_at = ?, callback_succeeded = ?,
-		callback_succeeded_at = ?, response = ?, customer_review_status = ?, customer_review_comments = ?,
+	_, err := tx.ExecContext(ctx, `UPDATE tasks SET status = ?, updated_at = ?, completed_at = ?,
+		response = ?, customer_review_status = ?, customer_review_comments = ?,
 		prior_responses = ? WHERE task_id = ?`,
-		t.Status, ns(t.UpdatedAt), nullNS(t.CompletedAt), boolPtr(t.CallbackSucceeded), nullNS(t.CallbackSucceededAt),
-		rawOrNull(t.Response), strPtr(t.CustomerReviewStatus), jsonList(t.CustomerReviewComments),
+		t.Status, ns(t.UpdatedAt), nullNS(t.CompletedAt), rawOrNull(t.Response), strPtr(t.CustomerReviewStatus), jsonList(t.CustomerReviewComments),
 		jsonList(t.PriorResponses), t.TaskID)
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", t.TaskID, err)
@@ -264,7 +266,7 @@ func listTasks(ctx context.Context, db *sql.DB, f TaskFilter) (*TaskPage, error)
 	}
 	defer tx.Rollback()
 	page := &TaskPage{Docs: []*Task{}, Limit: f.Limit}
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM tasks WHERE "+cond, args...).Scan(&page.Total); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM task_view WHERE "+cond, args...).Scan(&page.Total); err != nil {
 		return nil, fmt.Errorf("count tasks: %w", err)
 	}
 	pageCond, pageArgs := cond, append([]any(nil), args...)
@@ -278,7 +280,7 @@ func listTasks(ctx context.Context, db *sql.DB, f TaskFilter) (*TaskPage, error)
 		page.Offset = offset
 	}
 	pageArgs = append(pageArgs, f.Limit+1)
-	rows, err := tx.QueryContext(ctx, "SELECT "+taskColumns+" FROM tasks WHERE "+pageCond+" ORDER BY seq DESC LIMIT ?", pageArgs...)
+	rows, err := tx.QueryContext(ctx, "SELECT "+taskColumns+" FROM task_view WHERE "+pageCond+" ORDER BY seq DESC LIMIT ?", pageArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
