@@ -36,6 +36,7 @@ type Engine struct {
 	tr      *transport
 	profile atomic.Pointer[Profile]
 	ids     *taskIDs
+	fresh   freshTasks // tasks as created, for CompleteTask
 
 	wake       chan struct{}
 	ops        chan *writeOp
@@ -170,6 +171,7 @@ func (e *Engine) Open() error {
 		e.log.Info("resumed deliveries interrupted mid-attempt", "count", n)
 	}
 	e.ids = newTaskIDs()
+	e.fresh = freshTasks{}
 	e.tr = newTransport(e.CallbackTimeout, e.SMTPRelay, e.Workers)
 	e.wake = make(chan struct{}, 1)
 	e.ops = make(chan *writeOp)

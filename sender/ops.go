@@ -154,6 +154,7 @@ func (e *Engine) CreateTask(ctx context.Context, typ string, body []byte) (*Task
 	if auto != nil {
 		e.signal()
 	}
+	e.fresh.put(t)
 	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, At: now}})
 	return t, nil
 }
@@ -219,24 +220,47 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 // recorded in this transaction, and the returned job is to be handed to
 // the workers (handOff) once it has committed.
 func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string, now time.Time, direct bool) (int64, *job, error) {
-	target := e.Profile().DefaultCallbackURL
+	j, err := newJob(t, event, now, e.profile.Load())
+	if err != nil || j == nil {
+		return 0, nil, err
+	}
+	if err := insertDelivery(ctx, tx, j, now, direct); err != nil {
+		return 0, nil, err
+	}
+	if !direct {
+		return j.delivery, nil, nil
+	}
+	return j.delivery, j, nil
+}
+
+// newJob builds the delivery of event for t (its target, payload and
+// webhook id) without touching the database; nil when t has no target.
+// t's callback_succeeded is reset to undecided, as the payload shows it.
+func newJob(t *Task, event string, now time.Time, p *Profile) (*job, error) {
+	target := p.DefaultCallbackURL
 	if t.CallbackURL != nil && *t.CallbackURL != "" {
 		target = *t.CallbackURL
 	}
 	if target == "" {
-		return 0, nil, nil
+		return nil, nil
 	}
 	tg, err := parseTarget(target)
 	if err != nil {
-		return 0, nil, fmt.Errorf("callback target of task %s: %w", t.TaskID, err)
+		return nil, fmt.Errorf("callback target of task %s: %w", t.TaskID, err)
 	}
 	t.CallbackSucceeded, t.CallbackSucceededAt = nil, nil
 	payload, err := payloadFor(t)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	j := &job{taskID: t.TaskID, event: event, target: tg.String(), webhookID: "msg_" + newID(12), payload: payload,
-		dueAt: now, startedAt: now, tg: tg}
+	return &job{taskID: t.TaskID, event: event, target: tg.String(), webhookID: "msg_" + newID(12), payload: payload,
+		dueAt: now, startedAt: now, tg: tg}, nil
+}
+
+// insertDelivery stores j as a new delivery and sets j.delivery. With
+// direct, its first attempt is counted and its start recorded (j.n = 1).
+func insertDelivery(ctx context.Context, tx querier, j *job, now time.Time, direct bool) error {
+	var err error
 	if direct {
 		j.n = 1
 		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
@@ -244,17 +268,15 @@ func (e *Engine) enqueue(ctx context.Context, tx querier, t *Task, event string,
 			VALUES (?, ?, ?, ?, ?, 'in_flight', 1, NULL, ?, ?, ?, ?) RETURNING id`,
 			j.taskID, j.event, j.target, j.webhookID, j.payload, ns(now), ns(now), ns(now), ns(now)).Scan(&j.delivery)
 	} else {
+		j.n = 0
 		err = tx.QueryRowContext(ctx, `INSERT INTO deliveries (task_id, event, target, webhook_id, payload, state,
 			attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id`,
 			j.taskID, j.event, j.target, j.webhookID, j.payload, ns(now), ns(now), ns(now)).Scan(&j.delivery)
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("queue callback: %w", err)
+		return fmt.Errorf("queue callback: %w", err)
 	}
-	if !direct {
-		return j.delivery, nil, nil
-	}
-	return j.delivery, j, nil
+	return nil
 }
 
 // handOff follows a write that may have queued a delivery (queued is its
@@ -334,7 +356,10 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 }
 
 // CompleteTask completes a pending task with response (a JSON object) and
-// queues the completion callback. The state check and the change are one
+// queues the completion callback. A task this engine created recently and
+// that is still as created is completed from the copy kept in e.fresh: its
+// payload is built before the write, which only checks that the row is
+// unchanged (see freshTasks). Otherwise the state check and the change are one
 // UPDATE that returns the completed task, from which the payload is built
 // (the RETURNING row is the tasks row: its callback_succeeded is reset by
 // enqueue, or read from task_view when no callback is queued).
@@ -349,6 +374,10 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 		return nil, ErrNotOpen
 	}
 	resp := string(compact(response))
+	var pre *completion
+	if ft := e.fresh.take(id); ft != nil {
+		pre = e.prepareCompletion(ft, resp)
+	}
 	var (
 		t      *Task
 		now    time.Time
@@ -358,6 +387,26 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 	)
 	err := e.write(ctx, func(tx querier) error {
 		t, queued, j = nil, 0, nil
+		if pre != nil {
+			done, err := pre.apply(ctx, tx, e.profile.Load())
+			if err != nil {
+				return fmt.Errorf("complete task %s: %w", id, err)
+			}
+			if done {
+				t, now = pre.task, pre.now
+				if !slot {
+					slot = e.reserveDirect()
+				}
+				jj := *pre.job // this fn may run again: start from the prepared job each time
+				if err := insertDelivery(ctx, tx, &jj, now, slot); err != nil {
+					return err
+				}
+				if queued = jj.delivery; slot {
+					j = &jj
+				}
+				return nil
+			}
+		}
 		now = e.clock.Now().UTC()
 		row, err := scanTask(tx.QueryRowContext(ctx, `UPDATE tasks SET status = 'completed', response = ?,
 			completed_at = ?, updated_at = ? WHERE task_id = ? AND status = 'pending' RETURNING `+taskColumns,
