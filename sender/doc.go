@@ -37,6 +37,10 @@
 //     that worker after the commit. Otherwise a scheduler sleeps until the
 //     next due time or a wake-up and claims due rows, oldest first, for free
 //     workers.
+//   - CompleteTask of a task created recently by this engine and unchanged
+//     since builds the callback payload from the copy kept at creation,
+//     before the write; the write completes the task only if the row is
+//     still pending and unreviewed (else the task is completed as found).
 //   - All writes go through one writer goroutine that owns the one write
 //     connection (its statements prepared on it once) and commits the
 //     operations of concurrent callers together (group commit).
