@@ -90,3 +90,68 @@ func TestCompleteFromCreatedCopy(t *testing.T) {
 		}
 	})
 }
+
+// TestCallbackSucceededFromLatestDelivery checks that callback_succeeded
+// and callback_succeeded_at are those of the task's latest delivery, also
+// after changes that queue no callback (the profile's default target was
+// cleared), and that updated_at includes the decision.
+func TestCallbackSucceededFromLatestDelivery(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	e, log := MustEngine(t, func(e *Engine) { e.Clock = clock })
+	rc := MustReceiver(t, nil)
+	set := func(url string) {
+		if _, err := e.SetProfile(ctx, ProfileUpdate{DefaultCallbackURL: &url}); err != nil {
+			t.Fatalf("set profile: %v", err)
+		}
+	}
+	set(rc.URL)
+	body := categorization("")
+	delete(body, "callback_url")
+	raw, _ := json.Marshal(body)
+	task, err := e.CreateTask(ctx, TypeCategorization, raw)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	clock.Set(clock.Now().Add(time.Minute))
+	if _, err := e.CompleteTask(ctx, task.TaskID, json.RawMessage(`{"category":"red"}`)); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if !log.decided(t, task.TaskID) {
+		t.Fatal("callback: got failure, want success")
+	}
+	decided, err := e.GetTask(ctx, task.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decided.CallbackSucceeded == nil || !*decided.CallbackSucceeded || decided.CallbackSucceededAt == nil ||
+		!decided.UpdatedAt.Equal(*decided.CallbackSucceededAt) {
+		t.Fatalf("after the callback: got callback_succeeded %v at %v, updated_at %v, want true at updated_at",
+			decided.CallbackSucceeded, decided.CallbackSucceededAt, decided.UpdatedAt)
+	}
+
+	set("")
+	clock.Set(clock.Now().Add(time.Minute))
+	recalled, err := e.RecallTask(ctx, task.TaskID)
+	if err != nil {
+		t.Fatalf("recall: %v", err)
+	}
+	done, err := e.CompleteTask(ctx, task.TaskID, json.RawMessage(`{"category":"green"}`))
+	if err != nil {
+		t.Fatalf("complete again: %v", err)
+	}
+	got, err := e.GetTask(ctx, task.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tk := range map[string]*Task{"recall": recalled, "complete": done, "read": got} {
+		if tk.CallbackSucceeded == nil || !*tk.CallbackSucceeded || tk.CallbackSucceededAt == nil ||
+			!tk.CallbackSucceededAt.Equal(*decided.CallbackSucceededAt) {
+			t.Fatalf("%s without a callback: got callback_succeeded %v at %v, want true at %v (the latest delivery's)",
+				name, tk.CallbackSucceeded, tk.CallbackSucceededAt, decided.CallbackSucceededAt)
+		}
+	}
+	if !got.UpdatedAt.Equal(clock.Now()) {
+		t.Fatalf("updated_at: got %v, want the last change at %v", got.UpdatedAt, clock.Now())
+	}
+}
