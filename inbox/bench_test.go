@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callbin/callbin/inbox"
+	"github.com/callbin/callbin/inbox/inboxtest"
 )
 
 // load sends n POSTs of body to url from conns concurrent keep-alive
@@ -151,7 +152,7 @@ func BenchmarkListNewest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	seed(b, s, total, 10)
+	inboxtest.Seed(b, s, total, 10)
 	ctx := context.Background()
 	b.ResetTimer()
 	lats := make([]time.Duration, 0, b.N)
@@ -166,34 +167,6 @@ func BenchmarkListNewest(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(percentile(lats, 0.5).Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(percentile(lats, 0.99).Microseconds())/1000, "p99_ms")
-}
-
-// seed stores total captures of 1 KiB over bins bins, many at a time.
-func seed(tb testing.TB, s *inbox.Store, total, bins int) {
-	tb.Helper()
-	body := bytes.Repeat([]byte("y"), 1024)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for g := 0; g < 256; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(total) {
-					return
-				}
-				c := &inbox.Capture{Bin: fmt.Sprintf("bin%d", i%int64(bins)), Kind: inbox.KindHTTP, Method: "POST",
-					Path: "/b/x", Headers: []inbox.Header{{"Content-Type", "application/json"}}, Body: body,
-					Size: int64(len(body)), ReceivedAt: time.Now(), Reply: inbox.Reply{Status: 200}}
-				if err := s.Add(context.Background(), c); err != nil {
-					tb.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func getenvInt(name string) int {

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/gorilla/mux"
 )
 
 // ErrorBody is the JSON shape of every API error:
@@ -108,6 +110,19 @@ func decodeJSON(r *http.Request, v any) error {
 		return errorf(ErrInvalid, "malformed JSON: data after the value")
 	}
 	return nil
+}
+
+// NewRouter returns a router set up for callbin's routes: paths are
+// matched as received (escaped, never cleaned or redirected, since a
+// capture keeps them as they came) and unknown routes and methods get JSON
+// errors.
+func NewRouter() *mux.Router {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.UseEncodedPath()
+	r.NotFoundHandler = http.HandlerFunc(NotFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(MethodNotAllowed)
+	return r
 }
 
 // NotFound answers unknown routes with a JSON 404.

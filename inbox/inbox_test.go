@@ -13,26 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/callbin/callbin/inbox"
+	"github.com/callbin/callbin/inbox/inboxtest"
 )
 
-// MustOpenStore opens a store in a fresh folder and closes it at the end of
-// the test.
-func MustOpenStore(tb testing.TB) *inbox.Store {
-	tb.Helper()
-	s := &inbox.Store{Path: filepath.Join(tb.TempDir(), "inbox.db")}
-	if err := s.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			tb.Error(err)
-		}
-	})
-	return s
-}
+// MustOpenStore opens a store in a fresh folder, closed at the end of the
+// test.
+var MustOpenStore = inboxtest.MustOpenStore
 
 // Server is a real HTTP server on 127.0.0.1 serving the inbox routes the
 // way callbin does.
@@ -51,11 +38,7 @@ func MustServe(tb testing.TB, h *inbox.Handler) *Server {
 	if h.Store == nil {
 		h.Store = MustOpenStore(tb)
 	}
-	r := mux.NewRouter()
-	r.SkipClean(true)
-	r.UseEncodedPath()
-	r.NotFoundHandler = http.HandlerFunc(inbox.NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(inbox.MethodNotAllowed)
+	r := inbox.NewRouter()
 	h.Register(r)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -9,35 +9,22 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/gorilla/mux"
 
 	"github.com/callbin/callbin/inbox"
+	"github.com/callbin/callbin/inbox/inboxtest"
 	"github.com/callbin/callbin/scenarios"
 	"github.com/callbin/callbin/smtpsink"
 )
 
 // MustOpenStore opens a store in a fresh folder, closed at the end of the
 // test.
-func MustOpenStore(tb testing.TB) *inbox.Store {
-	tb.Helper()
-	s := &inbox.Store{Path: filepath.Join(tb.TempDir(), "inbox.db")}
-	if err := s.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			tb.Error(err)
-		}
-	})
-	return s
-}
+var MustOpenStore = inboxtest.MustOpenStore
 
 // MustServe opens srv on 127.0.0.1:0 (with a fresh store and scripts when
 // it has none) and closes it at the end of the test.
@@ -189,9 +176,7 @@ func expect(tb testing.TB, reply, prefix string) {
 func serveAPI(tb testing.TB, srv *smtpsink.Server) string {
 	tb.Helper()
 	h := &inbox.Handler{Store: srv.Store, Scripts: srv.Scripts}
-	r := mux.NewRouter()
-	r.SkipClean(true)
-	r.UseEncodedPath()
+	r := inbox.NewRouter()
 	h.Register(r)
 	ts := httptest.NewServer(r)
 	tb.Cleanup(ts.Close)

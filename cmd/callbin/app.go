@@ -300,12 +300,8 @@ func (m *Main) Open() (err error) {
 		return err
 	}
 
-	r := mux.NewRouter()
+	r := inbox.NewRouter()
 	m.Router = r
-	r.SkipClean(true)
-	r.UseEncodedPath()
-	r.NotFoundHandler = http.HandlerFunc(inbox.NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(inbox.MethodNotAllowed)
 	h := &inbox.Handler{
 		Store:   m.Store,
 		Scripts: m.Scripts,

@@ -140,9 +140,16 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 	}
 
 	p2 := MustStart(t, "-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", data)
+	mustBeStored(t, p2.URL, "kill", acked)
+}
+
+// mustBeStored checks that every capture acknowledged before a kill is in
+// the bin, byte for byte.
+func mustBeStored(t *testing.T, base, bin string, acked map[int64][]byte) {
+	t.Helper()
 	missing := 0
 	for id, want := range acked {
-		resp, err := http.Get(fmt.Sprintf("%s/api/v1/bins/kill/captures/%d/raw", p2.URL, id))
+		resp, err := http.Get(fmt.Sprintf("%s/api/v1/bins/%s/captures/%d/raw", base, bin, id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,16 +158,17 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
 			missing++
 			if missing <= 5 {
-				t.Errorf("capture %d: got %d with %d bytes, want the %d bytes answered", id, resp.StatusCode, len(got), len(want))
+				t.Errorf("capture %d: got %d with %d bytes, want the %d bytes acknowledged", id, resp.StatusCode, len(got), len(want))
 			}
 		}
 	}
 	if missing > 0 {
-		t.Fatalf("%d of %d answered captures lost", missing, len(acked))
+		t.Fatalf("%d of %d acknowledged captures lost", missing, len(acked))
 	}
-	t.Logf("%d captures answered before kill -9, all stored byte for byte", len(acked))
+	t.Logf("%d captures acknowledged before kill -9, all stored byte for byte", len(acked))
 }
 
+// storedAs finds the capture id in the sink's 250 text.
 var storedAs = regexp.MustCompile(`capture (\d+)`)
 
 // Kill -9 under SMTP load: every message that got its 250 is stored, byte
@@ -237,25 +245,7 @@ func TestKill9SMTPLosesNothingAnswered(t *testing.T) {
 	}
 
 	p2 := MustStart(t, "-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", data)
-	missing := 0
-	for id, want := range acked {
-		resp, err := http.Get(fmt.Sprintf("%s/api/v1/bins/killmail/captures/%d/raw", p2.URL, id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
-			missing++
-			if missing <= 5 {
-				t.Errorf("capture %d: got %d with %d bytes, want the %d bytes accepted", id, resp.StatusCode, len(got), len(want))
-			}
-		}
-	}
-	if missing > 0 {
-		t.Fatalf("%d of %d accepted messages lost", missing, len(acked))
-	}
-	t.Logf("%d messages accepted before kill -9, all stored byte for byte", len(acked))
+	mustBeStored(t, p2.URL, "killmail", acked)
 }
 
 // freeAddr returns a loopback address that was free a moment ago.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,12 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/callbin/callbin/inbox"
+	"github.com/callbin/callbin/inbox/inboxtest"
 )
 
 // TestMillionCaptures measures, with a million captures stored, how long the
@@ -41,29 +39,7 @@ func TestMillionCaptures(t *testing.T) {
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
-	body := bytes.Repeat([]byte("y"), 1024)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for g := 0; g < 512; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(total) {
-					return
-				}
-				c := &inbox.Capture{Bin: fmt.Sprintf("bin%d", i%bins), Kind: inbox.KindHTTP, Method: "POST",
-					Path: "/b/x", Proto: "HTTP/1.1", Headers: []inbox.Header{{"Host", "127.0.0.1"}, {"Content-Type", "application/json"}},
-					Body: body, Size: int64(len(body)), ReceivedAt: time.Now(), Reply: inbox.Reply{Status: 200}}
-				if err := s.Add(context.Background(), c); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	inboxtest.Seed(t, s, total, bins)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
