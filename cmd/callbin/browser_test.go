@@ -415,17 +415,7 @@ func TestBrowserPayloadsRunNothing(t *testing.T) {
 
 	t.Run("e-mail", func(t *testing.T) {
 		p.Open(t, fmt.Sprintf("%s/bins/xss/captures/%d", base, mail.ID), `iframe.email-html`)
-		p.Do(t, chromedp.Sleep(300*time.Millisecond)) // let the frame load and any script in it try to run
-		type frameInfo struct {
-			Sandbox string `json:"sandbox"`
-			Opaque  bool   `json:"opaque"`
-			Srcdoc  bool   `json:"srcdoc"`
-		}
-		frame := browsertest.Eval[frameInfo](t, p, `(() => { const f = document.querySelector('iframe.email-html');
-			return {sandbox: f.getAttribute('sandbox'), opaque: f.contentDocument === null, srcdoc: f.hasAttribute('srcdoc')}; })()`)
-		if frame.Sandbox != "" || !frame.Opaque || !frame.Srcdoc {
-			t.Errorf("iframe: got %+v, want sandbox=\"\", an opaque origin and srcdoc", frame)
-		}
+		p.CheckEmailFrame(t)
 		if got := p.Text(t, `.capture h2`); !strings.Contains(got, `<img src=x onerror=`) {
 			t.Errorf("subject: got %q, want the payload as text", got)
 		}

@@ -234,3 +234,21 @@ func Eval[T any](tb testing.TB, p *Page, js string) T {
 	}
 	return v
 }
+
+// CheckEmailFrame checks the open capture page's e-mail HTML frame: an
+// empty sandbox (no scripts, an opaque origin) with the HTML in srcdoc. It
+// waits a moment first, so that any script in the frame has had its chance.
+func (p *Page) CheckEmailFrame(tb testing.TB) {
+	tb.Helper()
+	p.Do(tb, chromedp.Sleep(300*time.Millisecond))
+	type frameInfo struct {
+		Sandbox string `json:"sandbox"`
+		Opaque  bool   `json:"opaque"`
+		Srcdoc  bool   `json:"srcdoc"`
+	}
+	frame := Eval[frameInfo](tb, p, `(() => { const f = document.querySelector('iframe.email-html');
+		return {sandbox: f.getAttribute('sandbox'), opaque: f.contentDocument === null, srcdoc: f.hasAttribute('srcdoc')}; })()`)
+	if frame.Sandbox != "" || !frame.Opaque || !frame.Srcdoc {
+		tb.Errorf("iframe: got %+v, want sandbox=\"\", an opaque origin and srcdoc", frame)
+	}
+}
