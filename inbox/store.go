@@ -70,10 +70,12 @@ type writeReq struct {
 // synchronous(NORMAL) with WAL: a commit survives the process being killed
 // (not a power cut) without an fsync per commit.
 func dsn(path string, extra string) string {
-	u := url.URL{Scheme: "file", Path: path}
+	// "file:" + the escaped path, relative or absolute (a file://
+	// URL would read a relative path's first folder as a host).
+	u := "file:" + (&url.URL{Path: path}).EscapedPath()
 	q := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate" + extra
-	return u.String() + "?" + q
+	return u + "?" + q
 }
 
 // Open opens (creating if needed) the database, applies migrations and

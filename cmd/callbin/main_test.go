@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -120,6 +121,30 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// The default data folder is relative to the working directory.
+func TestRelativeDataFolder(t *testing.T) {
+	t.Chdir(t.TempDir())
+	m := NewMain()
+	m.Stderr = io.Discard
+	if err := m.ParseFlags([]string{"-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0"}, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	resp, err := http.Post(m.HTTPURL()+"/b/rel", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, f := range []string{"callbin-data/inbox.db", "callbin-data/sender.db"} {
+		if _, err := os.Stat(f); err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v (capture: %d)", f, err, resp.StatusCode)
+		}
 	}
 }
 
