@@ -43,7 +43,10 @@
 //     still pending and unreviewed (else the task is completed as found).
 //   - All writes go through one writer goroutine that owns the one write
 //     connection (its statements prepared on it once) and commits the
-//     operations of concurrent callers together (group commit).
+//     operations of concurrent callers together (group commit). It never
+//     checkpoints: a background connection copies the WAL back into the
+//     database file (PASSIVE, at most every 250 ms, only after writes), and
+//     Close ends with a TRUNCATE checkpoint.
 //   - callback_succeeded describes the task's latest delivery: absent while
 //     it is undecided, true at its first 2xx (with callback_succeeded_at),
 //     false once it has failed for good (callback_succeeded_at null). It is

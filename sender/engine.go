@@ -31,6 +31,7 @@ type Engine struct {
 	policy  Policy
 	wdb     *sql.DB    // the write pool: one connection, held by wc
 	wc      *writeConn // the write connection
+	ckpt    *checkpointer
 	rdb     *sql.DB    // read pool
 	rstmts  *stmtCache // read pool
 	tr      *transport
@@ -142,6 +143,10 @@ func (e *Engine) Open() error {
 	}
 	e.wdb, e.rdb = wdb, rdb
 	e.rstmts = newStmtCache(rdb)
+	if e.ckpt, err = openCheckpointer(ctx, e.Path, e.log); err != nil {
+		e.closeDBs()
+		return fmt.Errorf("open sender: %w", err)
+	}
 	if e.wc, err = openWriteConn(ctx, wdb); err != nil {
 		e.closeDBs()
 		return fmt.Errorf("open sender: %w", err)
@@ -247,6 +252,10 @@ func (e *Engine) closeDBs() error {
 	if e.wc != nil {
 		errs = append(errs, e.wc.close())
 		e.wc = nil
+	}
+	if e.ckpt != nil {
+		errs = append(errs, e.ckpt.close())
+		e.ckpt = nil
 	}
 	if e.rdb != nil {
 		errs = append(errs, e.rdb.Close())

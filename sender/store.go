@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path"
 	"sort"
@@ -34,7 +36,9 @@ func openDB(ctx context.Context, p string) (wdb, rdb *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("open sender database: %w: path %q contains ? or #", ErrInvalid, p)
 	}
 	base := "file:" + (&url.URL{Path: p}).EscapedPath() + "?" + pragmas
-	wdb, err = sql.Open("sqlite", base+"&_txlock=immediate")
+	// The write connection does not checkpoint: the checkpointer does, on
+	// a connection of its own, so that commits never copy the WAL back.
+	wdb, err = sql.Open("sqlite", base+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, nil, fmt.Errorf("open sender database %s: %w", p, err)
 	}
@@ -68,6 +72,82 @@ func openDB(ctx context.Context, p string) (wdb, rdb *sql.DB, err error) {
 		return nil, nil, fmt.Errorf("open sender read pool %s: %w", p, err)
 	}
 	return wdb, rdb, nil
+}
+
+// checkpointEvery is the least time between two checkpoints.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointer copies committed WAL frames back into the database file on
+// a connection of its own, beside the writer rather than inside its
+// commits. The writer nudges it after each commit; it checkpoints at most
+// every checkpointEvery, and sleeps without a timer while nothing is
+// written. PASSIVE checkpoints never block the writer or readers.
+type checkpointer struct {
+	db    *sql.DB
+	log   *slog.Logger
+	nudge chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func openCheckpointer(ctx context.Context, p string, log *slog.Logger) (*checkpointer, error) {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: p}).EscapedPath()+"?"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("open sender checkpoint connection %s: %w", p, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sender checkpoint connection %s: %w", p, err)
+	}
+	c := &checkpointer{db: db, log: log, nudge: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	return c, nil
+}
+
+// wrote tells the checkpointer that a commit added to the WAL.
+func (c *checkpointer) wrote() {
+	select {
+	case c.nudge <- struct{}{}:
+	default:
+	}
+}
+
+func (c *checkpointer) run() {
+	defer close(c.done)
+	t := time.NewTimer(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.nudge:
+		case <-c.stop:
+			return
+		}
+		if _, err := c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+			c.log.Warn("checkpoint", "err", err)
+		}
+		t.Reset(checkpointEvery)
+		select {
+		case <-t.C:
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// close stops the checkpointer and, once no other connection writes, leaves
+// every committed page in the database file and the WAL empty.
+func (c *checkpointer) close() error {
+	close(c.stop)
+	<-c.done
+	_, err := c.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	if err != nil {
+		err = fmt.Errorf("checkpoint: %w", err)
+	}
+	return errors.Join(err, c.db.Close())
 }
 
 // migrate applies every embedded migration not yet recorded, each in its own

@@ -112,5 +112,6 @@ func (e *Engine) runOps(ops []*writeOp) ([]error, error) {
 		return nil, err
 	}
 	e.commits.Add(1)
+	e.ckpt.wrote()
 	return errs, nil
 }
