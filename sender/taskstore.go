@@ -118,7 +118,7 @@ func rawOrNull(r json.RawMessage) any {
 	return string(r)
 }
 
-// insertTask stores a new task. claim is the unique_id it holds ("" none).
+// insertTask stores a new task, as created. claim is the unique_id it holds ("" none).
 func insertTask(ctx context.Context, tx querier, t *Task, claim string, autoCompleteAt *time.Time) error {
 	var claimArg any
 	if claim != "" {
@@ -133,15 +133,20 @@ func insertTask(ctx context.Context, tx querier, t *Task, claim string, autoComp
 		}
 		claimArg = claim
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO tasks (task_id, type, instruction, params, status, created_at, updated_at,
-		completed_at, callback_url, callback_succeeded, callback_succeeded_at, response, metadata, unique_id, unique_claim,
-		is_test, customer_review_status, customer_review_comments, prior_responses, auto_complete_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.TaskID, t.Type, t.Instruction, string(t.Params), t.Status, ns(t.CreatedAt), ns(t.UpdatedAt),
-		nullNS(t.CompletedAt), strPtr(t.CallbackURL), boolPtr(t.CallbackSucceeded), nullNS(t.CallbackSucceededAt),
-		rawOrNull(t.Response), string(t.Metadata), strPtr(t.UniqueID), claimArg, t.IsTest,
-		strPtr(t.CustomerReviewStatus), jsonList(t.CustomerReviewComments),
-		jsonList(t.PriorResponses), nullNS(autoCompleteAt))
+	// A new task has one time (created = updated), bound once (?1), and
+	// leaves the columns of later states at their defaults (nulls, empty
+	// lists), which are not bound.
+	if t.CompletedAt != nil || t.CallbackSucceeded != nil || t.CallbackSucceededAt != nil ||
+		t.CustomerReviewStatus != nil || len(t.CustomerReviewComments) > 0 || len(t.PriorResponses) > 0 ||
+		!t.CreatedAt.Equal(t.UpdatedAt) {
+		return fmt.Errorf("insert task %s: not a task as created", t.TaskID)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tasks (task_id, type, instruction, params, status, created_at,
+		updated_at, callback_url, response, metadata, unique_id, unique_claim, is_test, auto_complete_at)
+		VALUES (?2, ?3, ?4, ?5, ?6, ?1, ?1, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+		ns(t.CreatedAt), t.TaskID, t.Type, t.Instruction, string(t.Params), t.Status,
+		strPtr(t.CallbackURL), rawOrNull(t.Response), string(t.Metadata), strPtr(t.UniqueID), claimArg, t.IsTest,
+		nullNS(autoCompleteAt))
 	if err != nil {
 		return fmt.Errorf("insert task: %w", err)
 	}
