@@ -600,7 +600,7 @@ func (e *Engine) runFinisher() {
 func (e *Engine) finish(batch []*result) (evs []Event, retries bool, err error) {
 	ctx := context.Background()
 	err = e.write(ctx, func(tx querier) error {
-		evs, retries = nil, false
+		evs, retries = make([]Event, 0, 2*len(batch)), false
 		var err error
 		now := e.clock.Now()
 		for _, r := range batch {

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,6 +90,7 @@ type transport struct {
 	client  *http.Client
 	relay   string
 	timeout time.Duration
+	bufs    sync.Pool // *[replyKeep]byte, for readReply
 }
 
 func newTransport(timeout time.Duration, relay string, idle int) *transport {
@@ -217,7 +219,7 @@ func (t *transport) sendHTTP(ctx context.Context, url string, m message) (out Ou
 	defer resp.Body.Close()
 	out.Status = resp.StatusCode
 	out.ReplyHeaders = flattenHeaders(resp.Header)
-	body, rerr := readUpTo(resp.Body, replyKeep)
+	body, rerr := t.readReply(resp.Body)
 	out.ReplyBody = body
 	if rerr == nil && len(body) == replyKeep {
 		// More than a KiB: drain a bounded amount so the connection may be
@@ -245,22 +247,27 @@ func (t *transport) sendHTTP(ctx context.Context, url string, m message) (out Ou
 	return out
 }
 
-// readUpTo reads at most n bytes; reaching the end of r is not an error,
-// anything else (a connection cut mid-body, a timeout) is.
-func readUpTo(r io.Reader, n int) ([]byte, error) {
-	buf := make([]byte, n)
+// readReply reads at most the first replyKeep bytes of a reply; reaching
+// its end is not an error. It reads into a pooled buffer and keeps a copy of
+// what came, so a short reply costs its own size, not a KiB.
+func (t *transport) readReply(r io.Reader) ([]byte, error) {
+	buf, _ := t.bufs.Get().(*[replyKeep]byte)
+	if buf == nil {
+		buf = new([replyKeep]byte)
+	}
+	defer t.bufs.Put(buf)
 	got := 0
-	for got < n {
+	for got < len(buf) {
 		m, err := r.Read(buf[got:])
 		got += m
 		if err == io.EOF {
-			return buf[:got], nil
+			break
 		}
 		if err != nil {
-			return buf[:got], err
+			return bytes.Clone(buf[:got]), err
 		}
 	}
-	return buf, nil
+	return bytes.Clone(buf[:got]), nil
 }
 
 func flattenHeaders(h http.Header) [][2]string {
