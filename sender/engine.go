@@ -44,7 +44,6 @@ type Engine struct {
 	stopWriter chan struct{}
 	writerDone chan struct{}
 	jobs       chan *job
-	results    chan *result
 	inflight   atomic.Int64 // worker slots taken (claimed or dispatched attempts not yet recorded)
 	backlog    atomic.Bool  // due deliveries may be waiting for a free worker
 	wakeups    atomic.Int64 // scheduler loop turns, for tests of idleness
@@ -53,13 +52,12 @@ type Engine struct {
 	dispatchMu     sync.RWMutex // guards sends on jobs against Close
 	dispatchClosed bool
 
-	stopSched  context.CancelFunc
-	stopSends  context.CancelFunc
-	schedDone  chan struct{}
-	workersWG  sync.WaitGroup
-	finishDone chan struct{}
-	opened     atomic.Bool
-	closeOnce  sync.Once
+	stopSched context.CancelFunc
+	stopSends context.CancelFunc
+	schedDone chan struct{}
+	workersWG sync.WaitGroup
+	opened    atomic.Bool
+	closeOnce sync.Once
 }
 
 // job is one claimed attempt.
@@ -187,9 +185,7 @@ func (e *Engine) Open() error {
 	e.dispatchClosed = false
 	e.inflight.Store(0)
 	e.backlog.Store(false)
-	e.results = make(chan *result, e.Workers)
 	e.schedDone = make(chan struct{})
-	e.finishDone = make(chan struct{})
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	sendCtx, stopSends := context.WithCancel(context.Background())
 	e.stopSched, e.stopSends = stopSched, stopSends
@@ -198,7 +194,6 @@ func (e *Engine) Open() error {
 	for range e.Workers {
 		go e.runWorker(sendCtx)
 	}
-	go e.runFinisher()
 	e.opened.Store(true)
 	e.log.Info("sender open", "path", e.Path, "policy", e.policy.Name, "retries", len(e.policy.Delays),
 		"workers", e.Workers, "callback_timeout", e.CallbackTimeout, "smtp_relay", e.SMTPRelay)
@@ -231,8 +226,6 @@ func (e *Engine) Close(ctx context.Context) error {
 			err = fmt.Errorf("close sender: attempts in flight were interrupted: %w", ctx.Err())
 		}
 		e.stopSends()
-		close(e.results)
-		<-e.finishDone
 		close(e.stopWriter)
 		<-e.writerDone
 		e.tr.close()
@@ -290,7 +283,7 @@ func (e *Engine) publish(evs []Event) {
 }
 
 // reserve takes up to n free worker slots and returns how many it took.
-// Every slot taken is given back by release, or by the finisher once the
+// Every slot taken is given back by release, or by record once the
 // attempt it was taken for is recorded.
 func (e *Engine) reserve(n int) int {
 	for {
@@ -364,7 +357,7 @@ func (e *Engine) runScheduler(ctx context.Context) {
 				e.backlog.Store(false)
 				next = nextDelivery
 			} else if n := e.reserve(e.Workers); n == 0 {
-				// Every worker is busy: the finisher wakes us when one frees.
+				// Every worker is busy: record wakes us when one frees.
 				e.backlog.Store(true)
 			} else {
 				jobs, touched, err := e.claim(ctx, now, n)
@@ -558,40 +551,26 @@ func (e *Engine) runWorker(ctx context.Context) {
 			r.out = e.tr.send(ctx, t, message{TaskID: j.taskID, Event: j.event, WebhookID: j.webhookID,
 				Payload: j.payload, AuthKey: p.CallbackAuthKey, Secret: p.SigningSecret})
 		}
-		e.results <- r
+		e.record(r)
 	}
 }
 
-// runFinisher records results in batches (one transaction each), then
-// frees their workers, publishes their events and, when a retry was
-// scheduled or due deliveries wait for a worker, wakes the scheduler.
-func (e *Engine) runFinisher() {
-	defer close(e.finishDone)
-	for r := range e.results {
-		batch := []*result{r}
-	more:
-		for len(batch) < 256 {
-			select {
-			case r, ok := <-e.results:
-				if !ok {
-					break more
-				}
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		evs, retries, err := e.finish(batch)
-		if err != nil {
-			// The rows stay in flight; the next Open resumes them.
-			e.log.Error("record attempts", "count", len(batch), "err", err)
-		}
-		e.inflight.Add(-int64(len(batch)))
-		if retries || e.backlog.Load() {
-			e.signal()
-		}
-		e.publish(evs)
+// record records the result of an attempt (in the writer's next
+// transaction, shared with whatever else is being written), then frees its
+// worker slot, publishes its events and, when a retry was scheduled or due
+// deliveries wait for a worker, wakes the scheduler. The worker that made
+// the attempt calls it: no hand-off to another goroutine on the way.
+func (e *Engine) record(r *result) {
+	evs, retries, err := e.finish([]*result{r})
+	if err != nil {
+		// The row stays in flight; the next Open resumes it.
+		e.log.Error("record attempt", "delivery", r.job.delivery, "err", err)
 	}
+	e.inflight.Add(-1)
+	if retries || e.backlog.Load() {
+		e.signal()
+	}
+	e.publish(evs)
 }
 
 // finish records the outcome of each attempt in batch in one transaction:
