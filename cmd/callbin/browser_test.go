@@ -199,7 +199,8 @@ func TestBrowserCaptureAppears(t *testing.T) {
 		t.Errorf("rows: got %d, want 3", n)
 	}
 
-	p.Do(t, chromedp.Click(chromedp.CSS(captureRow(id)+` a`)), chromedp.WaitVisible(chromedp.CSS(`pre.body.json`)))
+	p.Click(t, captureRow(id)+` a`) // the capture list is redrawn as captures come
+	p.Visible(t, `pre.body.json`)
 	if got := browsertest.Eval[string](t, p, `location.pathname`); got != fmt.Sprintf("/bins/orders/captures/%d", id) {
 		t.Errorf("after the click: got %q, want the capture's deep link", got)
 	}

@@ -147,24 +147,37 @@ func (p *Page) Visible(tb testing.TB, sel string) {
 	p.Do(tb, chromedp.WaitVisible(chromedp.CSS(sel)))
 }
 
-// Text is the rendered text of the element sel.
+// Text is the rendered text of the element sel. It is read in the page in
+// one step, so an element that the page draws again meanwhile cannot turn
+// into a stale node.
 func (p *Page) Text(tb testing.TB, sel string) string {
 	tb.Helper()
-	s, err := chromedp.Run(p.Ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		tb.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
+	return p.read(tb, sel, "innerText")
 }
 
 // TextContent is the raw text of the element sel (whitespace kept).
 func (p *Page) TextContent(tb testing.TB, sel string) string {
 	tb.Helper()
-	s, err := chromedp.Run(p.Ctx, chromedp.TextContent(chromedp.CSS(sel)))
-	if err != nil {
-		tb.Fatalf("text content of %s: %v", sel, err)
+	return p.read(tb, sel, "textContent")
+}
+
+// read returns the property prop of the first element matching sel, and
+// fails the test when there is none.
+func (p *Page) read(tb testing.TB, sel, prop string) string {
+	tb.Helper()
+	type result struct {
+		Found bool   `json:"found"`
+		Text  string `json:"text"`
 	}
-	return s
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? {found: true, text: e.%s} : {found: false, text: ""}; })()`, sel, prop)
+	out, err := chromedp.Run(p.Ctx, chromedp.Evaluate[result](js))
+	if err != nil {
+		tb.Fatalf("%s of %s: %v", prop, sel, err)
+	}
+	if !out.Found {
+		tb.Fatalf("%s of %s: no such element", prop, sel)
+	}
+	return out.Text
 }
 
 // WaitText waits until the rendered text of the element sel contains every
@@ -250,5 +263,16 @@ func (p *Page) CheckEmailFrame(tb testing.TB) {
 		return {sandbox: f.getAttribute('sandbox'), opaque: f.contentDocument === null, srcdoc: f.hasAttribute('srcdoc')}; })()`)
 	if frame.Sandbox != "" || !frame.Opaque || !frame.Srcdoc {
 		tb.Errorf("iframe: got %+v, want sandbox=\"\", an opaque origin and srcdoc", frame)
+	}
+}
+
+// Click waits for the element sel and clicks it, finding and clicking it in
+// the page in one step: lists that the page draws again (bins, captures)
+// cannot hand the click a stale node.
+func (p *Page) Click(tb testing.TB, sel string) {
+	tb.Helper()
+	p.Visible(tb, sel)
+	if !Eval[bool](tb, p, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true; })()`, sel)) {
+		tb.Fatalf("click %s: no such element", sel)
 	}
 }
