@@ -15,7 +15,9 @@ import (
 // attempt with the right class, and a failed one keeps its schedule.
 func TestHostileReceivers(t *testing.T) {
 	clock := newFakeClock()
-	e, log := MustEngine(t, func(e *Engine) { e.Clock = clock; e.CallbackTimeout = time.Second })
+	// Long enough for a TLS handshake to fail on its own on a loaded
+	// machine under -race, short enough for the receiver that never answers.
+	e, log := MustEngine(t, func(e *Engine) { e.Clock = clock; e.CallbackTimeout = 3 * time.Second })
 	api := MustAPI(t, e)
 
 	hijack := func(tb testing.TB, w http.ResponseWriter) net.Conn {
