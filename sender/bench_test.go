@@ -56,12 +56,13 @@ func (p *benchPublisher) Publish(ev Event) {
 //
 //   - engine/concurrency=N: create and complete through the Engine's own
 //     methods (CreateTask, CompleteTask). This is the sender's path and the
-//     headline ratio.
+//     headline ratio. The engine has max(32, N) workers, so at 128 it runs
+//     with four times the default pool.
 //   - api/concurrency=N: create and complete through the HTTP task API
 //     (POST /v1/task/categorization, POST /v1/task/{id}/complete), i.e. three
 //     HTTP exchanges per delivery against the bare loop's one.
 func BenchmarkDelivery(b *testing.B) {
-	for _, c := range []int{8, 32} {
+	for _, c := range []int{8, 32, 128} {
 		b.Run(fmt.Sprintf("engine/concurrency=%d", c), func(b *testing.B) { benchDelivery(b, c, false) })
 	}
 	b.Run("api/concurrency=32", func(b *testing.B) { benchDelivery(b, 32, true) })
