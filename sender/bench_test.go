@@ -56,8 +56,8 @@ func (p *benchPublisher) Publish(ev Event) {
 //
 //   - engine/concurrency=N: create and complete through the Engine's own
 //     methods (CreateTask, CompleteTask). This is the sender's path and the
-//     headline ratio. The engine has max(32, N) workers, so at 128 it runs
-//     with four times the default pool.
+//     headline ratio. The engine has max(32, N) workers (128, the default,
+//     at N=128).
 //   - api/concurrency=N: create and complete through the HTTP task API
 //     (POST /v1/task/categorization, POST /v1/task/{id}/complete), i.e. three
 //     HTTP exchanges per delivery against the bare loop's one.

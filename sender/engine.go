@@ -22,9 +22,13 @@ type Engine struct {
 	CallbackTimeout time.Duration // per attempt, real time; 0: 10 s
 	SMTPRelay       string        // host:port where e-mail callbacks go; "": e-mail attempts fail (class config)
 	AutoComplete    time.Duration // 0: off; else complete new tasks after this clock delay
-	Workers         int           // concurrent attempts; 0: 32
-	Events          Publisher     // may be nil; gets events after commit
-	Logger          *slog.Logger  // nil: slog.Default()
+	// Workers bounds the attempts under way at once; 0: 128. A receiver
+	// that never answers holds a worker for the whole callback timeout, so
+	// the pool is wide enough that a few such receivers do not hold up the
+	// others.
+	Workers int
+	Events  Publisher    // may be nil; gets events after commit
+	Logger  *slog.Logger // nil: slog.Default()
 
 	log     *slog.Logger
 	clock   Clock
@@ -124,7 +128,7 @@ func (e *Engine) Open() error {
 		return fmt.Errorf("open sender: %w: AutoComplete %s is negative", ErrInvalid, e.AutoComplete)
 	}
 	if e.Workers == 0 {
-		e.Workers = 32
+		e.Workers = 128
 	}
 	if e.Workers < 0 || e.Workers > 4096 {
 		return fmt.Errorf("open sender: %w: Workers %d not in 1..4096", ErrInvalid, e.Workers)
