@@ -290,7 +290,7 @@ func (s *Store) FindCapture(ctx context.Context, bin string, id int64) (*Capture
 // (matching f.Kind and f.Q) and returns the oldest such one. It returns
 // ErrTimeout when ctx ends first because of its deadline.
 func (s *Store) WaitCapture(ctx context.Context, f CaptureFilter) (*Capture, error) {
-	f.Limit, f.Oldest, f.Before = 1, true, 0
+	f.Limit, f.Oldest, f.Before, f.Bodies = 1, true, 0, true
 	for {
 		changed := s.changes()
 		caps, err := s.FindCaptures(ctx, f)
@@ -298,7 +298,7 @@ func (s *Store) WaitCapture(ctx context.Context, f CaptureFilter) (*Capture, err
 			return nil, err
 		}
 		if len(caps) > 0 {
-			return s.FindCapture(ctx, f.Bin, caps[0].ID)
+			return caps[0], nil
 		}
 		select {
 		case <-changed:
