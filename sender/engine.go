@@ -181,7 +181,7 @@ func (e *Engine) Open() error {
 	e.fresh = freshTasks{}
 	e.tr = newTransport(e.CallbackTimeout, e.SMTPRelay, e.Workers)
 	e.wake = make(chan struct{}, 1)
-	e.ops = make(chan *writeOp)
+	e.ops = make(chan *writeOp, opQueue)
 	e.stopWriter = make(chan struct{})
 	e.writerDone = make(chan struct{})
 	go e.runWriter()

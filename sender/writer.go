@@ -22,6 +22,11 @@ const maxBatch = 128
 // committed (or failed). This is group commit: concurrent API calls, claims
 // and attempt results share transactions instead of queueing for the one
 // write connection one by one.
+//
+// The queue is buffered, so a caller parks once, for its result, rather
+// than also until the writer takes its op: every wake-up of a goroutine
+// waits its turn for a processor, and on a busy machine those waits add
+// up to more than the writes themselves.
 func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -29,61 +34,90 @@ func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
 	case <-e.writerDone:
 		return ErrNotOpen
 	}
-	return <-op.done
-}
-
-// runWriter commits batches of write ops until stopWriter is closed.
-//
-// A batch takes every op already waiting. Before it commits, the writer
-// yields the processor (twice, taking what arrived meanwhile): goroutines
-// that are runnable right then, typically callers about to submit, get to
-// run and join this commit instead of paying for one of their own. An idle
-// engine loses nothing by it: a yield with nothing else to run returns at
-// once. Unlike a timed linger, this never holds a batch for callers that
-// are themselves waiting on it.
-func (e *Engine) runWriter() {
-	defer close(e.writerDone)
-	for {
-		var batch []*writeOp
+	select {
+	case err := <-op.done:
+		return err
+	case <-e.writerDone:
+		// The writer has stopped: its last results are already sent.
 		select {
-		case op := <-e.ops:
-			batch = append(batch, op)
-		case <-e.stopWriter:
-			return
+		case err := <-op.done:
+			return err
+		default:
+			return ErrNotOpen
 		}
-		yields := 0
-		for len(batch) < maxBatch {
-			select {
-			case op := <-e.ops:
-				batch = append(batch, op)
-				continue
-			default:
-			}
-			if yields == maxYields {
-				break
-			}
-			yields++
-			runtime.Gosched()
-		}
-		e.commitBatch(batch)
 	}
 }
 
-// maxYields bounds the yields of the writer before a commit.
-const maxYields = 2
+// opQueue is the capacity of the writer's queue.
+const opQueue = 1024
 
-func (e *Engine) commitBatch(batch []*writeOp) {
-	if len(batch) > 1 {
-		// Optimistically run the whole batch in one transaction; if any op
-		// fails, roll it all back and run each op on its own, so one op's
-		// failure never undoes another's work.
-		errs, err := e.runOps(batch)
-		if err == nil {
-			for i, op := range batch {
-				op.done <- errs[i]
+// runWriter commits batches of write ops until stopWriter is closed, and
+// then the ops queued by then.
+func (e *Engine) runWriter() {
+	defer close(e.writerDone)
+	for {
+		select {
+		case op := <-e.ops:
+			e.runBatch(op)
+		case <-e.stopWriter:
+			for {
+				select {
+				case op := <-e.ops:
+					e.runBatch(op)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// runBatch opens a transaction, runs first in it and then every op that
+// is queued by the time the one before it has run, and commits once the
+// queue is empty (or the batch full). Ops that arrive while earlier ones
+// run join the same commit, so under load commits grow instead of queueing.
+//
+// When the queue is empty the writer yields the processor (at most
+// maxYields times) before it commits: goroutines runnable right then,
+// typically callers about to submit, get to run and join this commit
+// instead of paying for one of their own. An idle engine loses nothing by
+// it: a yield with nothing else to run returns at once. Unlike a timed
+// linger, this never holds a batch for callers that are themselves waiting
+// on it.
+//
+// If any op or the commit fails, the transaction is rolled back and each
+// op of the batch is run again in a transaction of its own, so that one
+// op's failure never undoes another's work.
+func (e *Engine) runBatch(first *writeOp) {
+	batch := []*writeOp{first}
+	err := e.wc.beginTx(context.Background())
+	for i := 0; err == nil; i++ {
+		if err = batch[i].fn(wtx{e.wc}); err != nil {
+			break
+		}
+		if len(batch) == maxBatch {
+			break
+		}
+		next := e.nextOp()
+		if next == nil {
+			break
+		}
+		batch = append(batch, next)
+	}
+	if err == nil {
+		if err = e.wc.commitTx(context.Background()); err == nil {
+			e.committed()
+			for _, op := range batch {
+				op.done <- nil
 			}
 			return
 		}
+	} else {
+		e.wc.rollbackTx()
+	}
+	if len(batch) == 1 {
+		first.done <- err
+		return
 	}
 	for _, op := range batch {
 		errs, err := e.runOps([]*writeOp{op})
@@ -92,6 +126,31 @@ func (e *Engine) commitBatch(batch []*writeOp) {
 		}
 		op.done <- err
 	}
+}
+
+// nextOp takes the next queued op, yielding the processor up to maxYields
+// times while there is none; nil: the queue stayed empty.
+func (e *Engine) nextOp() *writeOp {
+	for yields := 0; ; yields++ {
+		select {
+		case op := <-e.ops:
+			return op
+		default:
+		}
+		if yields == maxYields {
+			return nil
+		}
+		runtime.Gosched()
+	}
+}
+
+// maxYields bounds the yields of the writer before a commit.
+const maxYields = 2
+
+// committed counts a commit and tells the checkpointer.
+func (e *Engine) committed() {
+	e.commits.Add(1)
+	e.ckpt.wrote()
 }
 
 // runOps runs ops in one transaction and commits it if every op succeeded.
@@ -111,7 +170,6 @@ func (e *Engine) runOps(ops []*writeOp) ([]error, error) {
 	if err := e.wc.commitTx(ctx); err != nil {
 		return nil, err
 	}
-	e.commits.Add(1)
-	e.ckpt.wrote()
+	e.committed()
 	return errs, nil
 }
