@@ -161,10 +161,15 @@ func (w *writeConn) close() error {
 	return w.conn.Close()
 }
 
-// wtx runs statements in the write connection's current transaction.
+// wtx runs statements in the write connection's current transaction. The
+// transaction is shared by the ops of a batch, so no caller's context may
+// interrupt it: statements run under the writer's own context, never
+// canceled (a canceled caller's op still commits, or fails on its own).
+// It also spares the driver a watcher goroutine per statement.
 type wtx struct{ w *writeConn }
 
-func (t wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t wtx) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	ctx := context.Background()
 	s, err := t.w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -172,7 +177,8 @@ func (t wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result
 	return s.ExecContext(ctx, args...)
 }
 
-func (t wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (t wtx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx := context.Background()
 	s, err := t.w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -180,7 +186,8 @@ func (t wtx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows
 	return s.QueryContext(ctx, args...)
 }
 
-func (t wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (t wtx) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	ctx := context.Background()
 	s, err := t.w.stmt(ctx, q)
 	if err != nil {
 		// A *sql.Row cannot be made to carry err: run the query unprepared,
