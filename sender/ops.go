@@ -204,11 +204,15 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 		queued, j, err = e.enqueue(ctx, tx, t, EventError, now, slot)
 		return err
 	})
+	if err == nil {
+		// Published before the attempt is handed off, so that its events
+		// never come first.
+		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, At: now}})
+	}
 	e.handOff(j, slot, queued, err)
 	if err != nil {
 		return nil, fmt.Errorf("record error task: %w", err)
 	}
-	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, At: now}})
 	return t, nil
 }
 
@@ -353,6 +357,10 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		}
 		return nil
 	})
+	if err == nil {
+		// Published before the attempt is handed off (see createErrorTask).
+		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
+	}
 	e.handOff(j, slot, queued, err)
 	if err != nil {
 		return nil, err
@@ -360,7 +368,6 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 	if event == EventRecall {
 		e.signal() // its auto-completion time
 	}
-	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
 	return t, nil
 }
 
@@ -446,11 +453,14 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 		t = &row.Task
 		return nil
 	})
+	if err == nil {
+		// Published before the attempt is handed off (see createErrorTask).
+		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
+	}
 	e.handOff(j, slot, queued, err)
 	if err != nil {
 		return nil, err
 	}
-	e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
 	return t, nil
 }
 
