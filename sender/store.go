@@ -153,7 +153,22 @@ func (c *checkpointer) close() error {
 // migrate applies every embedded migration not yet recorded, each in its own
 // transaction together with its record.
 func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return migrateTo(ctx, db, -1)
+}
+
+// migrateTo is migrate, stopping after version last (-1: no limit).
+//
+// A migration may rebuild a table other tables refer to, so it runs the
+// way SQLite documents for that: on one connection with foreign keys off,
+// checked with foreign_key_check before its commit (a violation fails the
+// migration and rolls it back), and on again afterwards.
+func migrateTo(ctx context.Context, db *sql.DB, last int) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -169,8 +184,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if !ok || err != nil {
 			return fmt.Errorf("migration %s: name must start with a number and _", base)
 		}
+		if last >= 0 && version > last {
+			break
+		}
 		var n int
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
 		if n > 0 {
@@ -180,22 +198,60 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
+		if err := applyMigration(ctx, conn, version, base, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", base, err)
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, conn *sql.Conn, version int, name, body string) (err error) {
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, ferr := conn.ExecContext(ctx, "PRAGMA foreign_keys = ON"); ferr != nil && err == nil {
+			err = ferr
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-			version, base, time.Now().UnixNano()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: record: %w", base, err)
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("foreign_key_check: %w", err)
+	}
+	var bad []string
+	for rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			rows.Close()
+			return fmt.Errorf("foreign_key_check: %w", err)
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: commit: %w", base, err)
+		if len(bad) < 5 {
+			bad = append(bad, fmt.Sprintf("%s row %d refers to a missing %s", table, rowid.Int64, parent))
 		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("foreign_key_check: %w", err)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("foreign keys broken: %s", strings.Join(bad, "; "))
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		version, name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
