@@ -43,7 +43,9 @@
 //     still pending and unreviewed (else the task is completed as found).
 //   - All writes go through one writer goroutine that owns the one write
 //     connection (its statements prepared on it once) and commits the
-//     operations of concurrent callers together (group commit). It never
+//     operations of concurrent callers together (group commit): an
+//     operation queued while the ones before it run joins their
+//     transaction, which commits once the queue is empty. It never
 //     checkpoints: a background connection copies the WAL back into the
 //     database file (PASSIVE, at most every 250 ms, only after writes), and
 //     Close ends with a TRUNCATE checkpoint.
