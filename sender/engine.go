@@ -87,8 +87,9 @@ func (j *job) parsedTarget() (Target, error) {
 }
 
 type result struct {
-	job *job
-	out Outcome
+	job   *job
+	out   Outcome
+	ended time.Time // on the engine's clock: the retry's delay counts from here
 }
 
 // Open validates the settings, opens the database, resumes in-flight
@@ -555,6 +556,7 @@ func (e *Engine) runWorker(ctx context.Context) {
 			r.out = e.tr.send(ctx, t, message{TaskID: j.taskID, Event: j.event, WebhookID: j.webhookID,
 				Payload: j.payload, AuthKey: p.CallbackAuthKey, Secret: p.SigningSecret})
 		}
+		r.ended = e.clock.Now()
 		e.record(r)
 	}
 }
@@ -613,10 +615,17 @@ func (e *Engine) finish(batch []*result) (evs []Event, retries bool, err error) 
 				ev.State = "failed"
 				taskEvs, err = e.decide(ctx, tx, j.delivery, j.taskID, false, now)
 			default:
+				// Due the policy's delay after the attempt ended, not after
+				// this commit: on a fast clock the time between the two
+				// would show as seconds.
 				next := now
 				if o.Class != ClassInterrupt {
 					d, _ := e.policy.Delay(j.n, rand.Float64())
-					next = now.Add(d)
+					if base := r.ended; !base.IsZero() && base.Before(now) {
+						next = base.Add(d)
+					} else {
+						next = now.Add(d)
+					}
 				}
 				ev.State = "pending"
 				ev.NextAttemptAt = &next

@@ -82,3 +82,60 @@ func TestIdleBetweenDueTimes(t *testing.T) {
 	clock.Set(*ev.NextAttemptAt)
 	log.attempt(t, task.TaskID, 2)
 }
+
+// TestRetryCountsFromAttemptEnd: the retry's delay runs from the end of
+// the failed attempt, not from when its result is committed. The writer is
+// held busy for 100 ms of real time (six minutes at 3600x) as the attempt
+// ends; the retry must still be due the policy's 13 s after it (give or
+// take the time, scaled, between the end the log shows, start plus
+// latency, and the worker's reading of the clock; the race detector makes
+// that a few milliseconds, which are seconds at 3600x).
+func TestRetryCountsFromAttemptEnd(t *testing.T) {
+	clock, err := NewScaledClock(3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Engine
+	e, _ = MustEngine(t, func(en *Engine) {
+		en.Clock = clock
+		en.Policy = Policy{Name: "one", Delays: []time.Duration{13 * time.Second}}
+	})
+	held := make(chan struct{})
+	rc := MustReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			go e.write(t.Context(), func(querier) error {
+				close(held)
+				time.Sleep(100 * time.Millisecond)
+				return nil
+			})
+			<-held
+		}
+		w.WriteHeader(500)
+	})
+	task, err := e.CreateTask(t.Context(), "generic", []byte(`{"callback_url":"`+rc.URL+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CompleteTask(t.Context(), task.TaskID, []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	var ds []Delivery
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ds, err = e.Deliveries(t.Context(), task.TaskID); err != nil {
+			t.Fatal(err)
+		}
+		if len(ds[0].Attempts) == 2 && !ds[0].Attempts[1].InFlight {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no second attempt: %+v", ds)
+		}
+	}
+	first, second := ds[0].Attempts[0], ds[0].Attempts[1]
+	// The first attempt's end on the sender's clock: its start plus its
+	// (real) latency, scaled.
+	ended := first.At.Add(time.Duration(*first.LatencyMS * float64(time.Millisecond) * 3600))
+	if gap := second.DueAt.Sub(ended); gap < 12*time.Second || gap > time.Minute {
+		t.Fatalf("retry due %s after the attempt ended, want 13s (the writer was busy for 6 min of clock time)", gap)
+	}
+}
