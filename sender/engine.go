@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,8 +134,8 @@ func (e *Engine) Open() error {
 		return fmt.Errorf("open sender: %w: Workers %d not in 1..4096", ErrInvalid, e.Workers)
 	}
 	if e.SMTPRelay != "" {
-		if _, _, err := net.SplitHostPort(e.SMTPRelay); err != nil {
-			return fmt.Errorf("open sender: %w: SMTPRelay %q is not host:port", ErrInvalid, e.SMTPRelay)
+		if err := CheckRelay(e.SMTPRelay); err != nil {
+			return fmt.Errorf("open sender: %w", err)
 		}
 	}
 	ctx := context.Background()

@@ -125,6 +125,19 @@ func newTransport(timeout time.Duration, relay string, idle int) *transport {
 
 func (t *transport) close() { t.client.CloseIdleConnections() }
 
+// CheckRelay checks that addr is a usable SMTP relay address: host:port
+// with a host and a port number (or service name) that exists.
+func CheckRelay(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("%w: SMTP relay %q is not host:port", ErrInvalid, addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%w: SMTP relay %q: port %q is not a port number from 1 to 65535", ErrInvalid, addr, port)
+	}
+	return nil
+}
+
 // send makes one attempt to deliver m to target.
 func (t *transport) send(ctx context.Context, target Target, m message) Outcome {
 	if target.Email != "" {

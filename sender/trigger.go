@@ -43,6 +43,11 @@ func Trigger(ctx context.Context, event, to string, opts TriggerOptions) (Trigge
 			return TriggerResult{}, fmt.Errorf("trigger: %w", err)
 		}
 	}
+	if target.Email != "" {
+		if err := CheckRelay(opts.SMTPRelay); err != nil {
+			return TriggerResult{}, fmt.Errorf("trigger: %w", err)
+		}
+	}
 	if opts.Timeout < 0 {
 		return TriggerResult{}, fmt.Errorf("trigger: %w: timeout %s is negative", ErrInvalid, opts.Timeout)
 	}

@@ -200,9 +200,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(m.Stderr, usage)
-			fs.SetOutput(m.Stderr)
-			fs.PrintDefaults()
+			printUsage(m.Stderr)
 			return errHelp
 		}
 		return err
@@ -218,7 +216,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if m.Retention < 0 {
 		return fmt.Errorf("-retention %s: want a positive duration or 0", m.Retention)
 	}
-	if m.TimeScale < 1 || m.TimeScale > 1e9 {
+	if !(m.TimeScale >= 1 && m.TimeScale <= 1e9) { // NaN too
 		return fmt.Errorf("-time-scale %g: want a number from 1 to 1e9", m.TimeScale)
 	}
 	if m.CallbackTimeout <= 0 {
@@ -226,6 +224,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if m.AutoComplete < 0 {
 		return fmt.Errorf("-auto-complete %s: want a positive duration or 0", m.AutoComplete)
+	}
+	if m.SMTPRelay != "" {
+		if err := sender.CheckRelay(m.SMTPRelay); err != nil {
+			return fmt.Errorf("-smtp-relay: %w", err)
+		}
 	}
 	if _, err := sender.ParsePolicy(m.RetryPolicy); err != nil {
 		return fmt.Errorf("-retry-policy: %w", err)

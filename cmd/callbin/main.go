@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,14 +19,14 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal ends the process at once
 	}()
-	code := run(ctx, os.Args[1:])
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run dispatches the subcommands and returns the exit code: 0, 1 for a
 // failure, 2 for a usage error.
-func run(ctx context.Context, args []string) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -33,38 +34,47 @@ func run(ctx context.Context, args []string) int {
 	switch cmd {
 	case "serve":
 		m := NewMain()
+		m.Stderr = stderr
 		if err := m.ParseFlags(args, os.Getenv); err != nil {
-			return usageError(err)
+			return usageError(stderr, err)
 		}
 		if err := m.Run(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "callbin:", err)
+			fmt.Fprintln(stderr, "callbin:", err)
 			return 1
 		}
 		return 0
 	case "trigger":
-		return trigger(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+		return trigger(ctx, args, os.Getenv, stdout, stderr)
 	case "demo":
-		return demo(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+		return demo(ctx, args, os.Getenv, stdout, stderr)
 	case "scenario":
-		return scenarioCmd(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+		return scenarioCmd(ctx, args, os.Getenv, stdout, stderr)
 	case "version":
-		fmt.Println("callbin", Version())
+		fmt.Fprintln(stdout, "callbin", Version())
 		return 0
 	case "help":
-		fmt.Print(usage)
-		NewMain().flagSet().PrintDefaults()
+		printUsage(stdout)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "callbin: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "callbin: unknown command %q\n\n", cmd)
+		printUsage(stderr)
 		return 2
 	}
 }
 
-func usageError(err error) int {
+// printUsage prints the commands and the flags of serve.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	fs := NewMain().flagSet()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func usageError(stderr io.Writer, err error) int {
 	if errors.Is(err, errHelp) {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "callbin:", err)
+	fmt.Fprintln(stderr, "callbin:", err)
 	return 2
 }
 

@@ -57,6 +57,25 @@ func get(tb testing.TB, url string, headers ...string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// TestHelp: callbin help prints the commands and every flag of serve; an
+// unknown command prints them too, on stderr, and exits 2.
+func TestHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, want := range []string{"callbin trigger", "-time-scale", "-retry-policy", "-smtp-relay"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"bogus"}, &stdout, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), `unknown command "bogus"`) || !strings.Contains(stderr.String(), "-time-scale") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	env := map[string]string{"CALLBIN_HTTP": "127.0.0.1:9999", "CALLBIN_MAX_BODY": "1MiB", "CALLBIN_RETENTION": "1h"}
 	m := NewMain()
@@ -78,6 +97,10 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-nope"}, nil, "nope"},
 		{[]string{"stray"}, nil, "stray"},
 		{nil, map[string]string{"CALLBIN_MAX_BODY": "-5"}, "CALLBIN_MAX_BODY"},
+		{[]string{"-time-scale", "NaN"}, nil, "time-scale"},
+		{[]string{"-time-scale", "0.5"}, nil, "time-scale"},
+		{[]string{"-smtp-relay", "127.0.0.1:99999"}, nil, "99999"},
+		{[]string{"-smtp-relay", "nohostport"}, nil, "smtp-relay"},
 	} {
 		err := NewMain().ParseFlags(tt.args, func(k string) string { return tt.env[k] })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

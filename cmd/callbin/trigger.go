@@ -50,11 +50,21 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "callbin trigger:", err)
 		return 2
 	}
-	if event == "" && fs.NArg() > 0 {
-		event = fs.Arg(0)
+	rest := fs.Args()
+	if event == "" && len(rest) > 0 {
+		event, rest = rest[0], rest[1:]
 	}
-	if event == "" || *to == "" {
+	switch {
+	case event == "":
+		fmt.Fprintf(stderr, "callbin trigger: which event? One of %s\n\n", strings.Join(sender.TriggerEvents(), ", "))
 		usage()
+		return 2
+	case *to == "":
+		fmt.Fprint(stderr, "callbin trigger: --to is required: an http(s) URL or an e-mail address\n\n")
+		usage()
+		return 2
+	case len(rest) > 0:
+		fmt.Fprintf(stderr, "callbin trigger: unexpected argument %q\n", rest[0])
 		return 2
 	}
 	res, err := sender.Trigger(ctx, event, *to, sender.TriggerOptions{

@@ -49,10 +49,22 @@ func TestTrigger(t *testing.T) {
 	if !strings.Contains(stdout.String(), "refused: 503") {
 		t.Errorf("got %s", stdout.String())
 	}
-	for _, args := range [][]string{{}, {"completed"}, {"nope", "--to", ok.URL}, {"completed", "--to", "ftp://x"}, {"completed", "--bad"}} {
+	for _, tt := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{}, "which event"},
+		{[]string{"completed"}, "--to is required"},
+		{[]string{"nope", "--to", ok.URL}, "nope"},
+		{[]string{"completed", "--to", "ftp://x"}, "ftp"},
+		{[]string{"completed", "--bad"}, "-bad"},
+		{[]string{"completed", "--to", ok.URL, "extra"}, `unexpected argument "extra"`},
+		{[]string{"completed", "--to", "x@example.test", "--smtp-relay", "bogus"}, "bogus"},
+		{[]string{"completed", "--to", "x@example.test", "--smtp-relay", "127.0.0.1:99999"}, "99999"},
+	} {
 		stderr.Reset()
-		if code := trigger(context.Background(), args, nil, io.Discard, &stderr); code != 2 {
-			t.Errorf("%v: got exit %d, want 2", args, code)
+		if code := trigger(context.Background(), tt.args, nil, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%v: got exit %d, %q; want 2 and %q", tt.args, code, stderr.String(), tt.want)
 		}
 	}
 }
