@@ -3,6 +3,7 @@ package sender
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -122,7 +123,14 @@ func DecodePolicy(data []byte) (Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&pf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Policy{}, fmt.Errorf("%w: the file is empty: want name, delays (a list of durations) and jitter", ErrBadPolicy)
+		}
 		return Policy{}, fmt.Errorf("%w: %w", ErrBadPolicy, err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return Policy{}, fmt.Errorf("%w: more than one YAML document (---): a policy file holds one", ErrBadPolicy)
 	}
 	p := Policy{Name: strings.TrimSpace(pf.Name), Jitter: 0}
 	if p.Name == "" {

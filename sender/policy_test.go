@@ -84,6 +84,9 @@ func TestParsePolicy(t *testing.T) {
 		{write("bad4.yaml", "delay: [1s]\n"), "", 0, 0, "delay"},
 		{write("bad5.yaml", "name: x\n"), "", 0, 0, "delays: required"},
 		{write("bad6.yaml", "delays: [1s, [2s]]\n"), "", 0, 0, "bad retry policy"},
+		{write("empty.yaml", ""), "", 0, 0, "the file is empty"},
+		{write("comment.yaml", "# nothing yet\n"), "", 0, 0, "the file is empty"},
+		{write("two.yaml", "delays: [1s]\n---\ndelays: [2s]\nbogus: 1\n"), "", 0, 0, "more than one YAML document"},
 		{filepath.Join(dir, "missing.yaml"), "", 0, 0, "neither a preset"},
 		{"fast", "", 0, 0, "neither a preset"},
 	}
