@@ -146,6 +146,9 @@ func TestEmailCallbacks(t *testing.T) {
 			if err := json.Unmarshal(body, &p); err != nil || p.TaskID != id || p.Status != StatusCompleted {
 				t.Fatalf("body: got %q (%v), want the JSON payload of %s", body, err, id)
 			}
+			if got, want := m.Header.Get("Subject"), "callbin callback: completed "+id+" (completed)"; got != want {
+				t.Fatalf("Subject: got %q, want %q", got, want)
+			}
 			if got := m.Header.Get("To"); got != "<hook@example.test>" {
 				t.Fatalf("To: got %q", got)
 			}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,6 @@ const (
 type message struct {
 	TaskID    string
 	Event     string
-	Status    string // task status, for the e-mail subject
 	WebhookID string // also the idempotency key
 	Payload   []byte
 	AuthKey   string
@@ -411,7 +411,15 @@ func buildMail(to string, m message) ([]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: callbin <%s>\r\n", mailFrom)
 	fmt.Fprintf(&b, "To: <%s>\r\n", to)
-	fmt.Fprintf(&b, "Subject: callbin callback: %s %s (%s)\r\n", m.Event, m.TaskID, m.Status)
+	var p struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(m.Payload, &p)
+	if p.Status != "" {
+		fmt.Fprintf(&b, "Subject: callbin callback: %s %s (%s)\r\n", m.Event, m.TaskID, p.Status)
+	} else {
+		fmt.Fprintf(&b, "Subject: callbin callback: %s %s\r\n", m.Event, m.TaskID)
+	}
 	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%s.%s@callbin.localhost>\r\n", m.WebhookID, newID(4))
 	b.WriteString("MIME-Version: 1.0\r\n")

@@ -95,8 +95,21 @@ func sampleTask(event, typ, target string, now time.Time) (*Task, error) {
 	case EventCompleted:
 		t.Status, t.Response, t.CompletedAt = StatusCompleted, response, &completed
 	case EventError:
+		// A creation refused the way the engine refuses one: the params
+		// and the error agree.
+		var cause error
+		if typ == TypeCategorization {
+			t.Params = json.RawMessage(`{"attachment_type":"text","attachment":"The sky is clear today.","categories":[]}`)
+			var p map[string]json.RawMessage
+			_ = json.Unmarshal(t.Params, &p)
+			cause = validateCategorization(p)
+		}
+		if cause == nil {
+			t.Metadata = json.RawMessage("{}")
+			cause = fieldErr("metadata", "must be a JSON object")
+		}
 		t.Status = StatusError
-		t.Response = json.RawMessage(`{"error":"categories: required (a non-empty list of strings)"}`)
+		t.Response, _ = json.Marshal(map[string]string{"error": cause.Error()})
 		t.CompletedAt = nil
 	case EventAudit:
 		review := ReviewAccepted

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,34 @@ func TestTrigger(t *testing.T) {
 		}
 		if err := wh.Verify(req.Body, req.Header); err != nil {
 			t.Fatalf("%s: reference library: %v", tc.event, err)
+		}
+	}
+	// The error sample is a creation refused the way the engine refuses
+	// one: its params and its error agree.
+	for _, tc := range []struct{ typ, want string }{{TypeCategorization, "categories"}, {TypeGeneric, "metadata"}} {
+		res, err := Trigger(t.Context(), EventError, rc.URL, TriggerOptions{Type: tc.typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Response struct{ Error string }
+			Task     struct {
+				Params   map[string]json.RawMessage
+				Metadata json.RawMessage
+			}
+		}
+		if err := json.Unmarshal(res.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.Response.Error, tc.want+":") {
+			t.Errorf("%s error sample: error %q, want one about %s", tc.typ, p.Response.Error, tc.want)
+		}
+		if tc.typ == TypeCategorization {
+			if err := validateCategorization(p.Task.Params); err == nil || err.Error() != p.Response.Error {
+				t.Errorf("categorization error sample: params %s give %v, the payload says %q", res.Payload, err, p.Response.Error)
+			}
+		} else if string(p.Task.Metadata) != "{}" {
+			t.Errorf("generic error sample: metadata %s, want {} (it was refused)", p.Task.Metadata)
 		}
 	}
 	// A receiver that fails is a result, not an error.
