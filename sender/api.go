@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,16 +43,48 @@ func (e *Engine) Register(r *mux.Router) {
 			writeJSON(w, http.StatusOK, v)
 		})
 	}
-	r.Handle("/v1/tasks", v1(e.handleList)).Methods(http.MethodGet)
+	get := []string{http.MethodGet, http.MethodHead}
+	r.Handle("/v1/tasks", v1(e.handleList)).Methods(get...)
 	r.Handle("/v1/task/{type}", v1(e.handleCreate)).Methods(http.MethodPost)
-	r.Handle("/v1/task/{task_id}", v1(e.handleGet)).Methods(http.MethodGet)
+	r.Handle("/v1/task/{task_id}", v1(e.handleGet)).Methods(get...)
 	r.Handle("/v1/task/{task_id}/complete", v1(e.handleComplete)).Methods(http.MethodPost)
 	r.Handle("/v1/task/{task_id}/audit", v1(e.handleAudit)).Methods(http.MethodPost)
 	r.Handle("/v1/task/{task_id}/recall", v1(e.handleRecall)).Methods(http.MethodPost)
 	r.Handle("/v1/task/{task_id}/cancel", v1(e.handleCancel)).Methods(http.MethodPost)
 	r.Handle("/v1/task/{task_id}/callbacks/retry", v1(e.handleRetry)).Methods(http.MethodPost)
-	r.Handle("/v1/task/{task_id}/callbacks", v1(e.handleCallbacks)).Methods(http.MethodGet)
+	r.Handle("/v1/task/{task_id}/callbacks", v1(e.handleCallbacks)).Methods(get...)
 	r.HandleFunc("/api/v1/profile", e.handleProfile).Methods(http.MethodGet, http.MethodPut)
+	// Any other /v1 path or method gets the hosted API's error shape: 405
+	// with Allow when the path is a route, 404 when it is none.
+	var unknown *mux.Route
+	unknown = r.PathPrefix("/v1/").HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			probe := req.Clone(req.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if r.Match(probe, &match) && match.MatchErr == nil && match.Route != unknown {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			e.writeV1Error(w, req, errorOf(ErrNotFound, "no route for %s %s", req.Method, req.URL.EscapedPath()), nil)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		e.writeV1Error(w, req, errorOf(ErrMethod, "%s is not allowed on %s; use %s", req.Method,
+			req.URL.EscapedPath(), strings.Join(allow, " or ")), nil)
+	})
+}
+
+// pathVar is the route variable name, unescaped (the router matches paths
+// as received, escaped).
+func pathVar(r *http.Request, name string) string {
+	v := mux.Vars(r)[name]
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
 }
 
 // checkAuth accepts HTTP basic auth with any non-empty key as user name.
@@ -77,6 +110,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, ErrState), errors.Is(err, ErrNoCallback):
 		return http.StatusConflict, "conflict"
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrUnknownType), errors.Is(err, ErrBadTarget):
@@ -137,6 +172,28 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// bodyErr says what is wrong with a request body that did not decode as a
+// JSON object: not an object, malformed (and where), an unknown field.
+// encoding/json's wording about Go types never reaches the client.
+func bodyErr(b []byte, err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fieldErr("body", "malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	case !isObject(b):
+		return fieldErr("body", "must be a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fieldErr("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErr("body", "malformed JSON: it ends too soon")
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return fieldErr("body", "a value has the wrong type (%s)", ute.Value)
+	}
+	return fieldErr("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
 // decodeStrict reads a JSON object into v, refusing unknown fields.
 func decodeStrict(r *http.Request, v any, allowEmpty bool) error {
 	b, err := readBody(r)
@@ -156,7 +213,7 @@ func decodeStrict(r *http.Request, v any, allowEmpty bool) error {
 		if errors.As(err, &ute) && ute.Field != "" {
 			return fieldErr(ute.Field, "must be %s", ute.Type.String())
 		}
-		return fieldErr("body", "must be a JSON object with known fields: %v", err)
+		return bodyErr(b, err)
 	}
 	if dec.More() {
 		return fieldErr("body", "must hold one JSON object")
@@ -169,11 +226,11 @@ func (e *Engine) handleCreate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.CreateTask(r.Context(), mux.Vars(r)["type"], b)
+	return e.CreateTask(r.Context(), pathVar(r, "type"), b)
 }
 
 func (e *Engine) handleGet(r *http.Request) (any, error) {
-	return e.GetTask(r.Context(), mux.Vars(r)["task_id"])
+	return e.GetTask(r.Context(), pathVar(r, "task_id"))
 }
 
 func (e *Engine) handleComplete(r *http.Request) (any, error) {
@@ -183,7 +240,7 @@ func (e *Engine) handleComplete(r *http.Request) (any, error) {
 	if err := decodeStrict(r, &in, false); err != nil {
 		return nil, err
 	}
-	return e.CompleteTask(r.Context(), mux.Vars(r)["task_id"], in.Response)
+	return e.CompleteTask(r.Context(), pathVar(r, "task_id"), in.Response)
 }
 
 func (e *Engine) handleAudit(r *http.Request) (any, error) {
@@ -191,23 +248,23 @@ func (e *Engine) handleAudit(r *http.Request) (any, error) {
 	if err := decodeStrict(r, &a, false); err != nil {
 		return nil, err
 	}
-	return e.AuditTask(r.Context(), mux.Vars(r)["task_id"], a)
+	return e.AuditTask(r.Context(), pathVar(r, "task_id"), a)
 }
 
 func (e *Engine) handleRecall(r *http.Request) (any, error) {
-	return e.RecallTask(r.Context(), mux.Vars(r)["task_id"])
+	return e.RecallTask(r.Context(), pathVar(r, "task_id"))
 }
 
 func (e *Engine) handleCancel(r *http.Request) (any, error) {
-	return e.CancelTask(r.Context(), mux.Vars(r)["task_id"])
+	return e.CancelTask(r.Context(), pathVar(r, "task_id"))
 }
 
 func (e *Engine) handleRetry(r *http.Request) (any, error) {
-	return e.RetryCallback(r.Context(), mux.Vars(r)["task_id"])
+	return e.RetryCallback(r.Context(), pathVar(r, "task_id"))
 }
 
 func (e *Engine) handleCallbacks(r *http.Request) (any, error) {
-	ds, err := e.Deliveries(r.Context(), mux.Vars(r)["task_id"])
+	ds, err := e.Deliveries(r.Context(), pathVar(r, "task_id"))
 	if err != nil {
 		return nil, err
 	}

@@ -40,8 +40,11 @@ func TestCreateBadInput(t *testing.T) {
 		{"ftp callback", "categorization", with(func(m map[string]any) { m["callback_url"] = "ftp://example.com/x" }), 400, "callback_url", false},
 		{"callback neither url nor address", "categorization", with(func(m map[string]any) { m["callback_url"] = "not an address" }), 400, "callback_url", false},
 		{"callback not a string", "categorization", with(func(m map[string]any) { m["callback_url"] = 7 }), 400, "callback_url", false},
-		{"body not json", "categorization", "{nope", 400, "body", false},
-		{"body is a list", "categorization", "[1,2]", 400, "body", false},
+		{"callback port out of range", "categorization", with(func(m map[string]any) { m["callback_url"] = "http://127.0.0.1:99999/x" }), 400, "port 99999", false},
+		{"empty mailto", "categorization", with(func(m map[string]any) { m["callback_url"] = "mailto:" }), 400, "without an address", false},
+		{"body not json", "categorization", "{nope", 400, "body: malformed JSON at byte 2", false},
+		{"body with trailing data", "categorization", `{"a":1} x`, 400, "body: malformed JSON", false},
+		{"body is a list", "categorization", "[1,2]", 400, "body: must be a JSON object", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,8 +159,8 @@ func TestTaskLifecycle(t *testing.T) {
 	}
 
 	status, out := call(t, "POST", api.URL+"/v1/task/categorization", body)
-	if status != http.StatusConflict || out["status_code"] != 409.0 {
-		t.Fatalf("reused unique_id: got %d %v, want 409", status, out)
+	if status != http.StatusConflict || out["status_code"] != 409.0 || out["error"] != `unique_id "u-1" is already used by another task` {
+		t.Fatalf("reused unique_id: got %d %v, want 409 saying it is already used", status, out)
 	}
 
 	steps := []struct {
@@ -328,6 +331,9 @@ func TestProfileAndDefaultCallback(t *testing.T) {
 		{map[string]any{"signing_secret": "whsec_!!!"}, "signing_secret"},
 		{map[string]any{"signing_secret": "whsec_c2hvcnQ="}, "signing_secret"},
 		{map[string]any{"callback_auth_key": "a\nb"}, "callback_auth_key"},
+		{map[string]any{"callback_auth_key": "a\u0001b"}, "callback_auth_key"},
+		{map[string]any{"callback_auth_key": "a\u007fb"}, "callback_auth_key"},
+		{[]int{1}, "body: must be a JSON object"},
 		{map[string]any{"colour": "red"}, "colour"},
 		{map[string]any{"callback_auth_key": 5}, "callback_auth_key"},
 	} {

@@ -19,9 +19,24 @@ var (
 	ErrBadPolicy     = errors.New("bad retry policy")
 	ErrBadTarget     = errors.New("callback target must be an http(s) URL or an e-mail address")
 	ErrUnknownEvent  = errors.New("unknown callback event")
+	ErrMethod        = errors.New("method not allowed")
 	ErrNotOpen       = errors.New("engine is not open")
 	ErrJournalNotWAL = errors.New("sqlite journal_mode is not wal")
 )
+
+// kindError is an error whose message is said whole to the client, of
+// the kind (a sentinel above) that sets its status.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func errorOf(kind error, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+}
 
 // FieldError is a validation error about one named field of the input.
 type FieldError struct {

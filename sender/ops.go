@@ -62,8 +62,9 @@ func (e *Engine) SetProfile(ctx context.Context, u ProfileUpdate) (Profile, erro
 		p.DefaultCallbackURL = s
 	}
 	if u.CallbackAuthKey != nil {
-		if len(*u.CallbackAuthKey) > 256 || strings.ContainsAny(*u.CallbackAuthKey, "\r\n\x00") {
-			return p, fieldErr("callback_auth_key", "must be at most 256 characters on one line")
+		// It goes into an HTTP header and an e-mail header as it is.
+		if k := *u.CallbackAuthKey; len(k) > 256 || strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+			return p, fieldErr("callback_auth_key", "must be at most 256 printable ASCII characters (no control characters)")
 		}
 		p.CallbackAuthKey = *u.CallbackAuthKey
 	}
@@ -149,6 +150,9 @@ func (e *Engine) CreateTask(ctx context.Context, typ string, body []byte) (*Task
 	if err := e.write(ctx, func(tx querier) error {
 		return insertTask(ctx, tx, t, in.UniqueID, auto)
 	}); err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			return nil, err // said to the client as it is
+		}
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	if auto != nil {

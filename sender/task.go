@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,9 @@ func parseCreate(typ string, body []byte) (in createInput, targetErr, err error)
 	var fields map[string]json.RawMessage
 	if len(bytes.TrimSpace(body)) == 0 {
 		fields = map[string]json.RawMessage{}
-	} else if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	} else if err := json.Unmarshal(body, &fields); err != nil {
+		return in, nil, bodyErr(body, err)
+	} else if fields == nil {
 		return in, nil, fieldErr("body", "must be a JSON object")
 	}
 	if raw, ok := fields["callback_url"]; ok && !isNull(raw) {
@@ -292,6 +295,11 @@ func parseTarget(s string) (Target, error) {
 		if u.User != nil {
 			return Target{}, fmt.Errorf("%w: credentials in the URL are not allowed", ErrBadTarget)
 		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return Target{}, fmt.Errorf("%w: port %s of %q is not from 1 to 65535", ErrBadTarget, p, truncate(s, 200))
+			}
+		}
 		return Target{URL: u.String()}, nil
 	case strings.HasPrefix(lower, "mailto:"):
 		s = s[len("mailto:"):]
@@ -303,6 +311,9 @@ func parseTarget(s string) (Target, error) {
 		}
 	case strings.Contains(s, "://"):
 		return Target{}, fmt.Errorf("%w: scheme of %q is not http or https", ErrBadTarget, truncate(s, 200))
+	}
+	if s == "" {
+		return Target{}, fmt.Errorf("%w: mailto: without an address", ErrBadTarget)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(a.Address, "@") {

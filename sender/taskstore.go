@@ -129,7 +129,7 @@ func insertTask(ctx context.Context, tx querier, t *Task, claim string, autoComp
 			return fmt.Errorf("check unique_id: %w", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("unique_id %q: %w", truncate(claim, 64), ErrDuplicate)
+			return errorOf(ErrDuplicate, "unique_id %q is already used by another task", truncate(claim, 64))
 		}
 		claimArg = claim
 	}

@@ -326,6 +326,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			paths = []string{"/b/{bin}", "/b/{bin}/{path}"}
 		case "/v1/task/{type}", "/v1/task/{task_id}": // one path in OpenAPI terms
 			paths = []string{"/v1/task/{id}"}
+		case "/v1/": // answers every other /v1 path with the task API's errors
+			return nil
 		}
 		for _, p := range paths {
 			for _, method := range methods {
@@ -359,5 +361,52 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if Version() == "" {
 		t.Error("empty version")
+	}
+}
+
+// TestTaskAPIRouting: /v1 paths that are no route, and routes called with
+// the wrong method, answer in the task API's own error shape ({status_code,
+// error}), not the UI's or the bins' API's; GET routes also take HEAD; a
+// task id is unescaped before it is looked up or quoted.
+func TestTaskAPIRouting(t *testing.T) {
+	m := MustRun(t)
+	base := m.HTTPURL()
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow, want  string
+	}{
+		{"POST", "/v1/nothing", 404, "", "no route for POST /v1/nothing"},
+		{"GET", "/v1/nothing", 404, "", "no route for GET /v1/nothing"},
+		{"DELETE", "/v1/task/", 404, "", "no route"},
+		{"GET", "/v1/task/abc/complete", 405, "POST", "GET is not allowed on /v1/task/abc/complete; use POST"},
+		{"POST", "/v1/tasks", 405, "GET, HEAD", "use GET or HEAD"},
+		{"PUT", "/v1/task/generic", 405, "GET, HEAD, POST", "PUT is not allowed"},
+		{"GET", "/v1/task/%E2%98%83", 404, "", `task "☃"`},
+		{"HEAD", "/v1/tasks?limit=1", 200, "", ""},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		req.SetBasicAuth("key", "")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: got %d, Allow %q; want %d, Allow %q (%s)", tc.method, tc.path, resp.StatusCode,
+				resp.Header.Get("Allow"), tc.status, tc.allow, raw)
+			continue
+		}
+		if tc.want == "" {
+			continue
+		}
+		var body struct {
+			StatusCode int    `json:"status_code"`
+			Error      string `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &body); err != nil || body.StatusCode != tc.status || !strings.Contains(body.Error, tc.want) {
+			t.Errorf("%s %s: got %s, want {status_code: %d, error: ...%s...}", tc.method, tc.path, raw, tc.status, tc.want)
+		}
 	}
 }
