@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "trigger":
 		return trigger(ctx, args, os.Getenv, stdout, stderr)
+	case "check":
+		return check(ctx, args, stdout, stderr)
 	case "demo":
 		return demo(ctx, args, os.Getenv, stdout, stderr)
 	case "scenario":
@@ -84,6 +86,8 @@ Usage:
   callbin [serve] [flags]   start the server (the default)
   callbin trigger EVENT --to URL
                             send one callback (completed, error, audit, recall)
+  callbin check URL         try a callback handler with duplicates, out-of-order
+                            events, forged keys and signatures; report what it handled
   callbin scenario run [flags] FILE...
                             play run files (bins, tasks, expectations) and check them
   callbin demo [flags]      serve, seeded with bins and tasks whose callbacks
