@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -26,8 +25,8 @@ Flags:
 
 // check runs `callbin check` and returns the exit code.
 func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	cmd := newCommand("check", checkUsage)
+	fs := cmd.fs
 	var (
 		authKey = fs.String("auth-key", "", "the scale-callback-auth value the handler expects (checks that others are refused)")
 		secret  = fs.String("signing-secret", "", "the whsec_... secret the handler verifies signatures with (checks that bad ones are refused)")
@@ -35,31 +34,14 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		typ     = fs.String("type", "categorization", "task type of the made-up tasks: categorization or generic")
 		asJSON  = fs.Bool("json", false, "print the results as JSON")
 	)
-	usage := func() {
-		fmt.Fprint(stderr, checkUsage)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-	}
-	var url string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		url, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			usage()
-			return 0
-		}
-		fmt.Fprintln(stderr, "callbin check:", err)
-		return 2
-	}
-	rest := fs.Args()
-	if url == "" && len(rest) > 0 {
-		url, rest = rest[0], rest[1:]
+	url, rest, code, done := cmd.parse(args, stderr)
+	if done {
+		return code
 	}
 	switch {
 	case url == "":
 		fmt.Fprint(stderr, "callbin check: which URL? The callback handler to try\n\n")
-		usage()
+		cmd.printUsage(stderr)
 		return 2
 	case len(rest) > 0:
 		fmt.Fprintf(stderr, "callbin check: unexpected argument %q\n", rest[0])

@@ -20,10 +20,54 @@ when the receiver did not accept it.
 Flags:
 `
 
+// command is a subcommand's flags and usage text (printed before them).
+type command struct {
+	name  string // e.g. "trigger"
+	usage string
+	fs    *flag.FlagSet
+}
+
+func newCommand(name, usage string) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{name: name, usage: usage, fs: fs}
+}
+
+// printUsage prints the usage text and the flags.
+func (c *command) printUsage(w io.Writer) {
+	fmt.Fprint(w, c.usage)
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+	c.fs.SetOutput(io.Discard)
+}
+
+// parse parses args, whose one positional argument may come before or
+// after the flags; rest is whatever else was given. When it returns
+// done, the command ends with code (0 for -h, 2 for a bad flag), its
+// usage or error already printed.
+func (c *command) parse(args []string, stderr io.Writer) (arg string, rest []string, code int, done bool) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := c.fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			c.printUsage(stderr)
+			return "", nil, 0, true
+		}
+		fmt.Fprintf(stderr, "callbin %s: %v\n", c.name, err)
+		return "", nil, 2, true
+	}
+	rest = c.fs.Args()
+	if arg == "" && len(rest) > 0 {
+		arg, rest = rest[0], rest[1:]
+	}
+	return arg, rest, 0, false
+}
+
 // trigger runs `callbin trigger` and returns the exit code.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	cmd := newCommand("trigger", fmt.Sprintf(triggerUsage, strings.Join(sender.TriggerEvents(), ", ")))
+	fs := cmd.fs
 	var (
 		to      = fs.String("to", "", "where to send it: an http(s) URL, an e-mail address or mailto:")
 		authKey = fs.String("auth-key", "", "value of the scale-callback-auth header")
@@ -32,36 +76,18 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		timeout = fs.Duration("timeout", 10*time.Second, "how long the receiver may take")
 		typ     = fs.String("type", "categorization", "task type of the made-up task: categorization or generic")
 	)
-	usage := func() {
-		fmt.Fprintf(stderr, triggerUsage, strings.Join(sender.TriggerEvents(), ", "))
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-	}
-	// The event comes first; flags may follow it.
-	var event string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		event, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			usage()
-			return 0
-		}
-		fmt.Fprintln(stderr, "callbin trigger:", err)
-		return 2
-	}
-	rest := fs.Args()
-	if event == "" && len(rest) > 0 {
-		event, rest = rest[0], rest[1:]
+	event, rest, code, done := cmd.parse(args, stderr)
+	if done {
+		return code
 	}
 	switch {
 	case event == "":
 		fmt.Fprintf(stderr, "callbin trigger: which event? One of %s\n\n", strings.Join(sender.TriggerEvents(), ", "))
-		usage()
+		cmd.printUsage(stderr)
 		return 2
 	case *to == "":
 		fmt.Fprint(stderr, "callbin trigger: --to is required: an http(s) URL or an e-mail address\n\n")
-		usage()
+		cmd.printUsage(stderr)
 		return 2
 	case len(rest) > 0:
 		fmt.Fprintf(stderr, "callbin trigger: unexpected argument %q\n", rest[0])
