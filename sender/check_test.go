@@ -77,12 +77,12 @@ func TestCheckNaiveAndFragileHandlers(t *testing.T) {
 	}
 	v := verdicts(results)
 	for name, want := range map[string]string{
-		"missing auth key refused":                  CheckFail,
-		"wrong auth key refused":                    CheckFail,
-		"bad signature refused":                     CheckFail,
-		"completed callback accepted":               CheckPass,
+		"missing auth key refused":                   CheckFail,
+		"wrong auth key refused":                     CheckFail,
+		"bad signature refused":                      CheckFail,
+		"completed callback accepted":                CheckPass,
 		"duplicate delivery acknowledged both times": CheckPass,
-		"answers quickly":                           CheckPass,
+		"answers quickly":                            CheckPass,
 	} {
 		if v[name] != want {
 			t.Errorf("naive handler, %s: got %q, want %q", name, v[name], want)
