@@ -457,7 +457,7 @@ func (e *Engine) nextDue(ctx context.Context) (delivery, auto time.Time, err err
 // crash mid-attempt counts it). touched is how many due rows it found.
 func (e *Engine) claim(ctx context.Context, now time.Time, limit int) (jobs []*job, touched int, err error) {
 	var evs []Event
-	err = e.write(ctx, func(tx querier) error {
+	err = e.write(func(tx querier) error {
 		jobs, evs, touched = nil, nil, 0
 		rows, err := tx.QueryContext(ctx, `SELECT id, task_id, event, target, webhook_id, payload, attempts, next_attempt_at
 			FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, ns(now), limit)
@@ -583,7 +583,7 @@ func (e *Engine) record(r *result) {
 // pending with its retry time) with the task's callback_succeeded.
 func (e *Engine) finish(batch []*result) (evs []Event, retries bool, err error) {
 	ctx := context.Background()
-	err = e.write(ctx, func(tx querier) error {
+	err = e.write(func(tx querier) error {
 		evs, retries = make([]Event, 0, 2*len(batch)), false
 		var err error
 		now := e.clock.Now()

@@ -84,7 +84,7 @@ func (e *Engine) SetProfile(ctx context.Context, u ProfileUpdate) (Profile, erro
 	if !e.opened.Load() {
 		return p, ErrNotOpen
 	}
-	err := e.write(ctx, func(tx querier) error {
+	err := e.write(func(tx querier) error {
 		_, err := tx.ExecContext(ctx, `UPDATE profile SET default_callback_url = ?, callback_auth_key = ?,
 			signing_secret = ? WHERE id = 1`, p.DefaultCallbackURL, p.CallbackAuthKey, p.SigningSecret)
 		return err
@@ -147,7 +147,7 @@ func (e *Engine) CreateTask(ctx context.Context, typ string, body []byte) (*Task
 		at := now.Add(e.AutoComplete)
 		auto = &at
 	}
-	if err := e.write(ctx, func(tx querier) error {
+	if err := e.write(func(tx querier) error {
 		return insertTask(ctx, tx, t, in.UniqueID, auto)
 	}); err != nil {
 		if errors.Is(err, ErrDuplicate) {
@@ -196,7 +196,7 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 		queued int64
 		slot   bool
 	)
-	err := e.write(ctx, func(tx querier) error {
+	err := e.write(func(tx querier) error {
 		j, queued = nil, 0
 		if err := insertTask(ctx, tx, t, "", nil); err != nil {
 			return err
@@ -327,7 +327,7 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		j      *job
 		slot   bool
 	)
-	err := e.write(ctx, func(tx querier) error {
+	err := e.write(func(tx querier) error {
 		t, event, queued, j = nil, "", 0, nil
 		row, err := getTask(ctx, tx, id)
 		if err != nil {
@@ -405,7 +405,7 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 		j      *job
 		slot   bool
 	)
-	err := e.write(ctx, func(tx querier) error {
+	err := e.write(func(tx querier) error {
 		t, queued, j = nil, 0, nil
 		if pre != nil {
 			done, err := pre.apply(ctx, tx, e.profile.Load())
@@ -752,7 +752,7 @@ func (e *Engine) RetryCallback(ctx context.Context, taskID string) (*Delivery, e
 		return nil, ErrNotOpen
 	}
 	var id int64
-	err := e.write(ctx, func(tx querier) error {
+	err := e.write(func(tx querier) error {
 		id = 0
 		if _, err := getTask(ctx, tx, taskID); err != nil {
 			return err

@@ -103,7 +103,7 @@ func TestRetryCountsFromAttemptEnd(t *testing.T) {
 	held := make(chan struct{})
 	rc := MustReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n == 1 {
-			go e.write(t.Context(), func(querier) error {
+			go e.write(func(querier) error {
 				close(held)
 				time.Sleep(100 * time.Millisecond)
 				return nil

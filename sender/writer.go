@@ -10,7 +10,6 @@ import (
 // committed. fn may run more than once (a batch that failed is retried op by
 // op), so it must reset whatever it reports through its closure.
 type writeOp struct {
-	ctx  context.Context
 	fn   func(tx querier) error
 	done chan error
 }
@@ -21,14 +20,15 @@ const maxBatch = 128
 // write runs fn in the writer's next transaction and returns once it is
 // committed (or failed). This is group commit: concurrent API calls, claims
 // and attempt results share transactions instead of queueing for the one
-// write connection one by one.
+// write connection one by one. Once queued, a write runs even if the
+// request that made it is canceled meanwhile.
 //
 // The queue is buffered, so a caller parks once, for its result, rather
 // than also until the writer takes its op: every wake-up of a goroutine
 // waits its turn for a processor, and on a busy machine those waits add
 // up to more than the writes themselves.
-func (e *Engine) write(ctx context.Context, fn func(tx querier) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+func (e *Engine) write(fn func(tx querier) error) error {
+	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	select {
 	case e.ops <- op:
 	case <-e.writerDone:
