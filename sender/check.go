@@ -59,7 +59,7 @@ func Check(ctx context.Context, url string, opts CheckOptions) ([]CheckResult, e
 			return nil, fmt.Errorf("check: %w", err)
 		}
 	}
-	if opts.AuthKey != "" && strings.IndexFunc(opts.AuthKey, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+	if !printableASCII(opts.AuthKey) {
 		return nil, fmt.Errorf("check: %w: auth key must be printable ASCII", ErrInvalid)
 	}
 	if opts.Timeout < 0 {

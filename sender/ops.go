@@ -63,7 +63,7 @@ func (e *Engine) SetProfile(ctx context.Context, u ProfileUpdate) (Profile, erro
 	}
 	if u.CallbackAuthKey != nil {
 		// It goes into an HTTP header and an e-mail header as it is.
-		if k := *u.CallbackAuthKey; len(k) > 256 || strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		if k := *u.CallbackAuthKey; len(k) > 256 || !printableASCII(k) {
 			return p, fieldErr("callback_auth_key", "must be at most 256 printable ASCII characters (no control characters)")
 		}
 		p.CallbackAuthKey = *u.CallbackAuthKey

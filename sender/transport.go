@@ -125,6 +125,12 @@ func newTransport(timeout time.Duration, relay string, idle int) *transport {
 
 func (t *transport) close() { t.client.CloseIdleConnections() }
 
+// printableASCII reports whether s can go into an HTTP or e-mail header as
+// it is: printable ASCII, no control characters.
+func printableASCII(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) < 0
+}
+
 // CheckRelay checks that addr is a usable SMTP relay address: host:port
 // with a host and a port number (or service name) that exists.
 func CheckRelay(addr string) error {
