@@ -48,6 +48,9 @@ func Trigger(ctx context.Context, event, to string, opts TriggerOptions) (Trigge
 			return TriggerResult{}, fmt.Errorf("trigger: %w", err)
 		}
 	}
+	if !printableASCII(opts.AuthKey) {
+		return TriggerResult{}, fmt.Errorf("trigger: %w: auth key must be printable ASCII", ErrInvalid)
+	}
 	if opts.Timeout < 0 {
 		return TriggerResult{}, fmt.Errorf("trigger: %w: timeout %s is negative", ErrInvalid, opts.Timeout)
 	}

@@ -100,6 +100,7 @@ func TestTrigger(t *testing.T) {
 		{EventCompleted, rc.URL, TriggerOptions{SigningSecret: "nope"}, ErrInvalid},
 		{EventCompleted, rc.URL, TriggerOptions{Type: "video"}, ErrUnknownType},
 		{EventCompleted, rc.URL, TriggerOptions{Timeout: -1}, ErrInvalid},
+		{EventCompleted, rc.URL, TriggerOptions{AuthKey: "a\x01b"}, ErrInvalid},
 	} {
 		if _, err := Trigger(t.Context(), tc.event, tc.to, tc.opts); !errors.Is(err, tc.want) {
 			t.Fatalf("Trigger(%q, %q, %+v): got %v, want %v", tc.event, tc.to, tc.opts, err, tc.want)
