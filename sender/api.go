@@ -21,7 +21,9 @@ const maxRequestBody = 1 << 20
 var ErrTooLarge = errors.New("request body larger than 1 MiB")
 
 // Register adds the task API (/v1/task..., /v1/tasks) and the profile API
-// (/api/v1/profile) to r. Unknown routes are left to the router's owner.
+// (/api/v1/profile) to r, and answers every other /v1 path and method with
+// the task API's errors (404, or 405 with Allow). Register it before any
+// catch-all route of r.
 func (e *Engine) Register(r *mux.Router) {
 	v1 := func(h func(*http.Request) (any, error)) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
