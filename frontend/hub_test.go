@@ -122,12 +122,14 @@ func TestHubResumeRace(t *testing.T) {
 				store.add(captureEvent("a", i))
 			}
 			var h *Hub
+			published4 := make(chan struct{})
 			h = &Hub{Backlog: func(ctx context.Context, bin string, since int64, limit int) ([]Message, error) {
 				before, err := store.backlog(ctx, bin, since, limit)
 				if store.lastID() == 3 {
 					// Capture 4 commits and is published while we read.
 					store.add(captureEvent("a", 4))
 					h.Publish(captureEvent("a", 4))
+					close(published4)
 				}
 				if seen {
 					return store.backlog(ctx, bin, since, limit)
@@ -136,8 +138,13 @@ func TestHubResumeRace(t *testing.T) {
 			}}
 			srv := MustServeHub(t, h)
 			conn := MustSubscribe(t, h, srv, "since=1")
-			// Captures are committed and published in id order: 5 after 4.
-			waitFor(t, "capture 4 committed", func() bool { return store.lastID() == 4 })
+			// Captures are committed and published in id order: 5 after 4
+			// has been published, not merely committed.
+			select {
+			case <-published4:
+			case <-time.After(10 * time.Second):
+				t.Fatal("capture 4 was never published: the backlog was not read")
+			}
 			store.add(captureEvent("a", 5))
 			h.Publish(captureEvent("a", 5))
 			var got []int64
