@@ -71,6 +71,8 @@ type DemoSeed struct {
 	Bins     []string // DemoRecovers, DemoDown, DemoHook
 	Tasks    []string // task ids, in the order they were completed
 	Captures []int64  // the sample captures in DemoHook: two HTTP requests, an e-mail when Main has the SMTP sink
+
+	recovering string // the task towards DemoRecovers
 }
 
 // Open seeds the demo and starts its rounds. Main must be open.
@@ -176,6 +178,9 @@ func (d *Demo) seed(ctx context.Context) (DemoSeed, error) {
 			return s, err
 		}
 		s.Tasks = append(s.Tasks, id)
+		if t.bin == DemoRecovers {
+			s.recovering = id
+		}
 	}
 	d.logger.Info("demo seeded", "bins", len(s.Bins), "tasks", len(s.Tasks), "captures", len(s.Captures))
 	return s, nil
@@ -256,7 +261,10 @@ func (d *Demo) mail(addr string) error {
 
 // rounds completes one more task every Interval, towards DemoRecovers
 // (its script started again, so it fails three times again) and DemoDown
-// in turn.
+// in turn. The recovering bin's script is shared by every delivery towards
+// it, so a round towards it waits (tick after tick) until the callback of
+// the previous task towards it is decided: started again under a ladder
+// still climbing, the script would answer that ladder's next attempt too.
 func (d *Demo) rounds(ctx context.Context) {
 	defer d.wg.Done()
 	interval := d.Interval
@@ -270,7 +278,8 @@ func (d *Demo) rounds(ctx context.Context) {
 	base := demoBaseURL(d.Main)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for i := range n {
+	recovering := d.Seeded.recovering // the last task towards DemoRecovers
+	for i := 0; i < n; {
 		select {
 		case <-ctx.Done():
 			return
@@ -280,20 +289,31 @@ func (d *Demo) rounds(ctx context.Context) {
 		if i%2 == 1 {
 			bin = DemoDown
 		}
-		if bin == DemoRecovers {
-			if err := d.Main.Scripts.Reset(ctx, bin); err != nil {
-				d.logger.Warn("demo round", "round", i+1, "err", err)
+		if bin == DemoRecovers && recovering != "" {
+			t, err := d.Main.Sender.GetTask(ctx, recovering)
+			if err == nil && t.CallbackSucceeded == nil {
+				d.logger.Debug("demo round waits: the recovering bin's last callback is still retrying", "round", i+1, "task", recovering)
 				continue
 			}
 		}
-		id, err := d.task(ctx, base+"/b/"+bin, fmt.Sprintf("Round %d of the demo: is the car red or blue?", i+1))
+		i++
+		if bin == DemoRecovers {
+			if err := d.Main.Scripts.Reset(ctx, bin); err != nil {
+				d.logger.Warn("demo round", "round", i, "err", err)
+				continue
+			}
+		}
+		id, err := d.task(ctx, base+"/b/"+bin, fmt.Sprintf("Round %d of the demo: is the car red or blue?", i))
 		if err != nil {
 			if ctx.Err() == nil {
-				d.logger.Warn("demo round", "round", i+1, "err", err)
+				d.logger.Warn("demo round", "round", i, "err", err)
 			}
 			continue
 		}
-		d.logger.Info("demo round", "round", i+1, "task", id, "bin", bin)
+		if bin == DemoRecovers {
+			recovering = id
+		}
+		d.logger.Info("demo round", "round", i, "task", id, "bin", bin)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -230,6 +231,67 @@ func TestDemoSeeds(t *testing.T) {
 	if got := attemptStatuses(mustDeliveries(t, m, round)[0]); !slices.Equal(got, []int{500, 500, 500, 200}) {
 		t.Errorf("round towards %s: got attempts %v, want 500, 500, 500, 200 (its script started again)", DemoRecovers, got)
 	}
+}
+
+// A round towards the recovering bin waits while the callback of the last
+// task towards it is still retrying: starting the bin's script again then
+// would answer that ladder's next attempt too. At time scale 1 the seeded
+// task's first retry is seconds away, so every tick of the test finds it
+// undecided.
+func TestDemoRoundWaitsForTheRecoveringLadder(t *testing.T) {
+	m := MustRun(t, "-time-scale", "1")
+	msgs := make(chan string, 64)
+	d := &Demo{Main: m, Interval: 20 * time.Millisecond, Rounds: 2, Logger: slog.New(msgHandler(msgs))}
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	waitUntil(t, 10*time.Second, "the recovering task's first attempt answered 500", func() bool {
+		ds := mustDeliveries(t, m, d.Seeded.Tasks[0])
+		return len(ds) == 1 && slices.Equal(attemptStatuses(ds[0]), []int{500}) && ds[0].NextAttemptAt != nil
+	})
+	for waits := 0; waits < 3; {
+		select {
+		case msg := <-msgs:
+			if strings.HasPrefix(msg, "demo round waits") {
+				waits++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the first round did not wait for the recovering ladder (%d waits seen)", waits)
+		}
+	}
+	page, err := m.Sender.ListTasks(t.Context(), sender.TaskFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Docs) != 3 {
+		t.Errorf("tasks: got %d, want the 3 seeded ones only while the first round waits", len(page.Docs))
+	}
+	ds := mustDeliveries(t, m, d.Seeded.Tasks[0])
+	if len(ds) != 1 || !slices.Equal(attemptStatuses(ds[0]), []int{500}) || ds[0].NextAttemptAt == nil {
+		t.Errorf("recovering task: got %+v, want one delivery with one 500 and a retry to come", ds)
+	}
+}
+
+// msgHandler is a slog.Handler that sends each record's message to ch,
+// dropping it when ch is full.
+type msgHandler chan<- string
+
+func (h msgHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h msgHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h msgHandler) WithGroup(string) slog.Handler            { return h }
+func (h msgHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h <- r.Message:
+	default:
+	}
+	return nil
 }
 
 func TestDemoNeedsAnOpenMain(t *testing.T) {
