@@ -140,6 +140,13 @@ func TestScriptedHang(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Errorf("RCPT failed after %s, want the client to wait its timeout", d)
 	}
+	// The capture is committed before the hang begins, but nothing orders
+	// that commit before the client's timer: wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := srv.Store.WaitCapture(ctx, inbox.CaptureFilter{Bin: "hung"}); err != nil {
+		t.Fatalf("the hung attempt was not recorded: %v", err)
+	}
 	if caps := captures(t, srv.Store, "hung"); len(caps) != 1 || caps[0].Reply != (inbox.Reply{Fault: "hang"}) {
 		t.Errorf("got %d captures, want the hung attempt", len(caps))
 	}
