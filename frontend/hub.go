@@ -237,8 +237,11 @@ func (h *Hub) fanOut() {
 func (h *Hub) deliver(f *frame) {
 	var slow []*client
 	h.mu.Lock()
+	// A drop is counted before its subscriber's buffer is closed: whoever
+	// sees the close frame sees the count.
 	if h.overflowed.Swap(false) {
 		for c := range h.clients {
+			h.dropped.Add(1)
 			h.dropLocked(c, websocket.CloseTryAgainLater, "events lost: resume with since")
 			slow = append(slow, c)
 		}
@@ -250,13 +253,13 @@ func (h *Hub) deliver(f *frame) {
 		select {
 		case c.send <- f:
 		default:
+			h.dropped.Add(1)
 			h.dropLocked(c, websocket.CloseTryAgainLater, "slow consumer: resume with since")
 			slow = append(slow, c)
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range slow {
-		h.dropped.Add(1)
 		h.logger.Warn("subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "buffer", cap(c.send))
 	}
 }
