@@ -415,6 +415,13 @@ func (e *Engine) runScheduler(ctx context.Context) {
 				continue
 			}
 			timer = e.clock.NewTimer(wait)
+			// A clock that jumped between the two readings (a resumed
+			// scaled clock, a test's clock) armed the timer late: look
+			// again rather than sleep past the due time.
+			if !next.After(e.clock.Now()) {
+				timer.Stop()
+				continue
+			}
 		}
 		if timer != nil {
 			timerC = timer.C()

@@ -285,6 +285,29 @@ func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	return t
 }
 
+// waitTrue polls cond every millisecond for at most 10 s.
+func waitTrue(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: still not true after 10s", what)
+		}
+	}
+}
+
+// armed reports whether a timer waits for exactly t, that is, whether
+// whoever asked for it is parked on it (or about to be).
+func (c *fakeClock) armed(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tm := range c.timers {
+		if !tm.done && tm.at.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // Set moves the clock to t (never backwards) and fires due timers.
 func (c *fakeClock) Set(t time.Time) {
 	c.mu.Lock()

@@ -73,7 +73,9 @@ func TestIdleBetweenDueTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := log.attempt(t, task.TaskID, 1)
-	time.Sleep(50 * time.Millisecond) // let the scheduler settle on its timer
+	// The scheduler's last turn ends with the timer for the retry: once it
+	// is armed, no turn is under way.
+	waitTrue(t, "the scheduler parked on the retry's timer", func() bool { return clock.armed(*ev.NextAttemptAt) })
 	before := e.wakeups.Load()
 	time.Sleep(300 * time.Millisecond)
 	if d := e.wakeups.Load() - before; d != 0 {
