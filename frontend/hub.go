@@ -118,9 +118,13 @@ type Hub struct {
 	clients map[*client]struct{}
 }
 
-// client is one subscriber. Its fields after send are guarded by Hub.mu.
+// client is one subscriber. It is registered before its handshake is
+// answered, so conn is nil until then and is set under Hub.mu (the pumps,
+// started after, read it freely). Its fields after send are guarded by
+// Hub.mu.
 type client struct {
 	conn   *websocket.Conn
+	remote string // the peer's address, for logs
 	sub    subscription
 	cancel context.CancelFunc
 	send   chan *frame
@@ -260,7 +264,7 @@ func (h *Hub) deliver(f *frame) {
 	}
 	h.mu.Unlock()
 	for _, c := range slow {
-		h.logger.Warn("subscriber dropped", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "buffer", cap(c.send))
+		h.logger.Warn("subscriber dropped", "remote", c.remote, "bin", c.sub.bin, "buffer", cap(c.send))
 	}
 }
 
@@ -324,33 +328,41 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, &handshakeError{status: status, reason: reason})
 		},
 	}
-	conn, err := up.Upgrade(w, r, nil)
-	if err != nil {
-		return // the Error callback has answered
-	}
-
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &client{
-		conn:   conn,
+		remote: r.RemoteAddr,
 		sub:    sub,
 		cancel: cancel,
 		send:   make(chan *frame, h.bufferSize()),
 	}
+	// Registered before the handshake is answered: a client that has the
+	// answer (a page that says "live" once its socket opens) misses no
+	// event published after it.
 	if !h.add(c) {
 		cancel()
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
-			time.Now().Add(h.writeWait()))
-		_ = conn.Close()
+		h.writeError(w, r, ErrHubClosed)
 		return
 	}
-	h.logger.Debug("subscriber connected", "remote", conn.RemoteAddr().String(), "bin", sub.bin, "since", sub.since)
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		h.mu.Lock()
+		h.dropLocked(c, websocket.CloseNormalClosure, "")
+		h.mu.Unlock()
+		cancel()
+		h.wg.Add(-2) // the pumps add counted will not run
+		return       // the Error callback has answered
+	}
+	h.mu.Lock()
+	c.conn = conn
+	h.mu.Unlock()
+	h.logger.Debug("subscriber connected", "remote", c.remote, "bin", sub.bin, "since", sub.since)
 	go h.writePump(ctx, c)
 	go h.readPump(c)
 }
 
-// add registers c, before any backlog is read, so that no event committed
-// in between is missed. It reports false once the hub is closed.
+// add registers c, before its handshake is answered and before any
+// backlog is read, so that no event committed in between is missed, and
+// counts its two pumps. It reports false once the hub is closed.
 func (h *Hub) add(c *client) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -385,7 +397,7 @@ func (h *Hub) readPump(c *client) {
 		_, rd, err := c.conn.NextReader()
 		if err != nil {
 			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				h.logger.Debug("subscriber read ended", "remote", c.conn.RemoteAddr().String(), "err", err)
+				h.logger.Debug("subscriber read ended", "remote", c.remote, "err", err)
 			}
 			break
 		}
@@ -414,9 +426,9 @@ func (h *Hub) writePump(ctx context.Context, c *client) {
 		head, err := h.Head(ctx)
 		switch {
 		case err != nil:
-			h.logger.Warn("resume: head unknown", "remote", c.conn.RemoteAddr().String(), "since", since, "err", err)
+			h.logger.Warn("resume: head unknown", "remote", c.remote, "since", since, "err", err)
 		case head < since:
-			h.logger.Debug("resume: since beyond the newest capture", "remote", c.conn.RemoteAddr().String(), "since", since, "head", head)
+			h.logger.Debug("resume: since beyond the newest capture", "remote", c.remote, "since", since, "head", head)
 			since = head
 		}
 	}
@@ -425,7 +437,7 @@ func (h *Hub) writePump(ctx context.Context, c *client) {
 		last, err := h.sendBacklog(ctx, c, since, ping.C)
 		if err != nil {
 			if ctx.Err() == nil {
-				h.logger.Error("resume failed", "remote", c.conn.RemoteAddr().String(), "bin", c.sub.bin, "since", c.sub.since, "err", err)
+				h.logger.Error("resume failed", "remote", c.remote, "bin", c.sub.bin, "since", c.sub.since, "err", err)
 				h.closeWith(c, websocket.CloseInternalServerErr, "resume failed")
 			}
 			return
@@ -528,7 +540,11 @@ func (h *Hub) Close(ctx context.Context) error {
 			h.dropLocked(c, websocket.CloseGoingAway, "server shutting down")
 			// A write blocked on a subscriber that reads nothing ends now,
 			// not after WriteWait (net.Conn deadlines are goroutine-safe).
-			_ = c.conn.UnderlyingConn().SetWriteDeadline(time.Now().Add(closeGrace))
+			// A subscriber still in its handshake has no conn yet: its
+			// write pump finds send closed and says goodbye.
+			if c.conn != nil {
+				_ = c.conn.UnderlyingConn().SetWriteDeadline(time.Now().Add(closeGrace))
+			}
 		}
 	}
 	h.mu.Unlock()

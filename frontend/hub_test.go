@@ -763,3 +763,23 @@ func FuzzParseSubscription(f *testing.F) {
 		}
 	})
 }
+
+// An event published as soon as the client has the handshake's answer
+// reaches it: a page that says "live" on the socket's open event misses
+// nothing after it. The subscriber is registered before the 101 is sent.
+func TestHubLiveFromTheHandshake(t *testing.T) {
+	h := &Hub{Logger: testLogger(t)}
+	srv := MustServeHub(t, h)
+	for i := int64(1); i <= 200; i++ {
+		conn := MustDial(t, srv, "")
+		h.Publish(captureEvent("a", i))
+		ev, err := tryReadEvent(conn, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: the event published right after the handshake: %v", i, err)
+		}
+		if ev.id() != i {
+			t.Fatalf("connection %d: got capture %d, want %d", i, ev.id(), i)
+		}
+		conn.Close()
+	}
+}
