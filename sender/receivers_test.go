@@ -40,15 +40,10 @@ func TestHostileReceivers(t *testing.T) {
 			}
 		}
 	}
-	closedPort := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr + "/hook"
-	}
+	// Nothing listens on port 1 (tcpmux, long unused): a connection there
+	// is refused. A port freed by the test could be taken by another
+	// test process meanwhile.
+	closedPort := func() string { return "http://127.0.0.1:1/hook" }
 
 	tests := []struct {
 		name    string

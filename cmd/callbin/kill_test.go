@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,11 +36,12 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 
 // Process is the built callbin running as a child process.
 type Process struct {
-	Cmd *exec.Cmd
-	URL string
+	Cmd  *exec.Cmd
+	URL  string // its HTTP server
+	SMTP string // its SMTP sink's address, "" when it has none
 }
 
-var startedLine = regexp.MustCompile(`http=(http://127\.0\.0\.1:\d+)`)
+var startedLine = regexp.MustCompile(`http=(http://127\.0\.0\.1:\d+)(?: smtp=(127\.0\.0\.1:\d+))?`)
 
 // MustStart runs the built binary with args and waits until it serves.
 func MustStart(tb testing.TB, args ...string) *Process {
@@ -59,20 +59,20 @@ func MustStart(tb testing.TB, args ...string) *Process {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := startedLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				found <- m
 				break
 			}
 		}
 		io.Copy(io.Discard, stderr)
 	}()
 	select {
-	case url := <-found:
-		return &Process{Cmd: cmd, URL: url}
+	case m := <-found:
+		return &Process{Cmd: cmd, URL: m[1], SMTP: m[2]}
 	case <-time.After(30 * time.Second):
 		tb.Fatal("callbin did not start")
 		return nil
@@ -178,8 +178,11 @@ func TestKill9SMTPLosesNothingAnswered(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	data := t.TempDir()
-	smtpAddr := freeAddr(t)
-	p := MustStart(t, "-http", "127.0.0.1:0", "-smtp", smtpAddr, "-data", data)
+	p := MustStart(t, "-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", data)
+	smtpAddr := p.SMTP
+	if smtpAddr == "" {
+		t.Fatal("callbin did not say where its SMTP sink listens")
+	}
 
 	var (
 		mu    sync.Mutex
@@ -246,15 +249,4 @@ func TestKill9SMTPLosesNothingAnswered(t *testing.T) {
 
 	p2 := MustStart(t, "-http", "127.0.0.1:0", "-smtp", "127.0.0.1:0", "-data", data)
 	mustBeStored(t, p2.URL, "killmail", acked)
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
