@@ -112,7 +112,7 @@ func TestScriptedFaults(t *testing.T) {
 // other requests.
 func TestScriptedDelay(t *testing.T) {
 	srv := MustServe(t, nil)
-	putScenario(t, srv, "late", "steps: [{status: 201, delay: 2s}]")
+	putScenario(t, srv, "late", "steps: [{status: 201, delay: 4s}]")
 	done := make(chan int, 1)
 	go func() {
 		resp, err := http.Post(srv.URL+"/b/late", "text/plain", strings.NewReader("x"))
@@ -123,13 +123,14 @@ func TestScriptedDelay(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// Bounds well inside the 4 s delay, with room for a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := srv.Store.WaitCapture(ctx, inbox.CaptureFilter{Bin: "late"}); err != nil {
 		t.Fatalf("the capture was not stored before the delay ran: %v", err)
 	}
 	start := time.Now()
-	if status, _ := do(t, "POST", srv.URL+"/b/other", []byte("y")); status != 200 || time.Since(start) > time.Second {
+	if status, _ := do(t, "POST", srv.URL+"/b/other", []byte("y")); status != 200 || time.Since(start) > 2*time.Second {
 		t.Errorf("another bin waited %s behind the delay", time.Since(start))
 	}
 	select {

@@ -94,7 +94,7 @@ func TestCheckNaiveAndFragileHandlers(t *testing.T) {
 	var mu sync.Mutex
 	completed := map[string]bool{}
 	fragile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 		if r.Header.Get(HeaderAuth) == "" {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
@@ -121,7 +121,9 @@ func TestCheckNaiveAndFragileHandlers(t *testing.T) {
 		}
 	}))
 	defer fragile.Close()
-	results, err = Check(t.Context(), fragile.URL, CheckOptions{AuthKey: "k", Timeout: 500 * time.Millisecond})
+	// Slow (past a fifth of the timeout), with 750 ms to spare before a
+	// loaded machine makes it a timeout.
+	results, err = Check(t.Context(), fragile.URL, CheckOptions{AuthKey: "k", Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestCheckNaiveAndFragileHandlers(t *testing.T) {
 		"missing auth key refused":              CheckWarn, // a 500: refused, but retried
 		"wrong auth key refused":                CheckFail,
 		"bad signature refused":                 CheckSkip,
-		"answers quickly":                       CheckWarn, // 150 ms of a 500 ms timeout
+		"answers quickly":                       CheckWarn, // 250 ms of a 1 s timeout
 	} {
 		if v[name] != want {
 			t.Errorf("fragile handler, %s: got %q, want %q", name, v[name], want)

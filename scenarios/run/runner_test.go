@@ -119,7 +119,7 @@ tasks:
       - recall
 expect:
   - {task: 0, attempts: 0}
-timeout: 300ms
+timeout: 1s
 `
 
 func TestRunTimesOut(t *testing.T) {
@@ -130,7 +130,7 @@ func TestRunTimesOut(t *testing.T) {
 	start := time.Now()
 	res := r.Run(context.Background(), MustParse(t, simpleRun))
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("got the run back after %s, want it bounded by its 300ms timeout", elapsed)
+		t.Errorf("got the run back after %s, want it bounded by its 1s timeout", elapsed)
 	}
 	if !errors.Is(res.Err, ErrTimeout) || res.Passed() {
 		t.Errorf("got error %v, passed %t; want ErrTimeout and not passed", res.Err, res.Passed())
@@ -214,7 +214,7 @@ func TestRunCanceled(t *testing.T) {
 	srv := fc.serve(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	f := MustParse(t, strings.Replace(simpleRun, "timeout: 300ms", "timeout: 30s", 1))
+	f := MustParse(t, strings.Replace(simpleRun, "timeout: 1s", "timeout: 30s", 1))
 	start := time.Now()
 	res := (&Runner{BaseURL: srv.URL}).Run(ctx, f)
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
