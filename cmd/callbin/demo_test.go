@@ -23,7 +23,12 @@ import (
 // (before m, which MustRun closed later).
 func MustDemo(tb testing.TB, m *Main, interval time.Duration, rounds int) *Demo {
 	tb.Helper()
-	d := &Demo{Main: m, Interval: interval, Rounds: rounds}
+	return mustOpenDemo(tb, &Demo{Main: m, Interval: interval, Rounds: rounds})
+}
+
+// mustOpenDemo opens d and closes it at the end of the test.
+func mustOpenDemo(tb testing.TB, d *Demo) *Demo {
+	tb.Helper()
 	if err := d.Open(); err != nil {
 		tb.Fatal(err)
 	}
@@ -244,17 +249,7 @@ func TestDemoSeeds(t *testing.T) {
 func TestDemoRoundWaitsForTheRecoveringLadder(t *testing.T) {
 	m := MustRun(t, "-time-scale", "1")
 	msgs := make(chan string, 64)
-	d := &Demo{Main: m, Interval: 20 * time.Millisecond, Rounds: 2, Logger: slog.New(msgHandler(msgs))}
-	if err := d.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	d := mustOpenDemo(t, &Demo{Main: m, Interval: 20 * time.Millisecond, Rounds: 2, Logger: slog.New(msgHandler(msgs))})
 	waitUntil(t, 10*time.Second, "the recovering task's first attempt answered 500", func() bool {
 		ds := mustDeliveries(t, m, d.Seeded.Tasks[0])
 		return len(ds) == 1 && slices.Equal(attemptStatuses(ds[0]), []int{500}) && ds[0].NextAttemptAt != nil
