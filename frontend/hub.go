@@ -81,6 +81,11 @@ type Hub struct {
 	// head instead of skipping every new capture up to its since. Nil:
 	// since is taken as given.
 	Head func(ctx context.Context) (int64, error)
+	// BinName checks the bin a subscriber filters on and returns the
+	// name its events carry in Message.Bin, e.g. the lower-case form of a
+	// case-insensitive name; an error refuses the subscription (400) with
+	// its text. Nil: the name is used as given.
+	BinName func(name string) (string, error)
 	// BacklogPage is the limit passed to Backlog (default 500); the hub
 	// pages until a page comes back short.
 	BacklogPage int
@@ -310,6 +315,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := parseSubscription(r.URL.Query())
+	if err == nil && sub.bin != "" && h.BinName != nil {
+		var name string
+		if name, err = h.BinName(sub.bin); err != nil {
+			err = fmt.Errorf("%w: %w", ErrBadSubscription, err)
+		}
+		sub.bin = name
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -267,6 +267,7 @@ func (m *Main) Open() (err error) {
 
 	m.Hub = &frontend.Hub{
 		Logger:  log,
+		BinName: inbox.NormalizeBinName, // ?bin=Hook gets the events of bin hook
 		Backlog: m.backlog,
 		// The store is opened below; the hub asks only once it serves.
 		Head: func(ctx context.Context) (int64, error) { return m.Store.LastCaptureID(ctx) },

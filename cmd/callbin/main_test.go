@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/gorilla/websocket"
 )
 
 // MustRun opens a callbin on free loopback ports with its data in a fresh
@@ -215,6 +216,67 @@ func TestEndToEnd(t *testing.T) {
 		if json.Unmarshal(body, &e) != nil || status != 404 || e.Error.Code != "not_found" {
 			t.Errorf("%s: got %d %s, want a JSON 404", path, status, body)
 		}
+	}
+}
+
+// The stream's ?bin= filter takes a bin name as the API does: in any case,
+// live and on resume; a name no bin can have is refused with a 400.
+func TestStreamBinFilterIgnoresCase(t *testing.T) {
+	m := MustRun(t)
+	base := m.HTTPURL()
+	ws := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/stream"
+	post := func(path string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	read := func(conn *websocket.Conn) map[string]any {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var ev map[string]any
+		if err := conn.ReadJSON(&ev); err != nil {
+			t.Fatalf("read event: %v", err)
+		}
+		return ev
+	}
+
+	post("/b/hook/first")
+	live, _, err := websocket.DefaultDialer.Dial(ws+"?bin=HooK", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	post("/b/other/x")
+	post("/b/HOOK/second")
+	if ev := read(live); ev["type"] != "capture" || ev["bin"] != "hook" || ev["path"] != "/b/HOOK/second" {
+		t.Errorf("live with ?bin=HooK: got %v, want the capture of /b/HOOK/second in bin hook", ev)
+	}
+
+	resumed, _, err := websocket.DefaultDialer.Dial(ws+"?bin=HOOK&since=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	for _, want := range []string{"/b/hook/first", "/b/HOOK/second"} { // paths as sent
+		if ev := read(resumed); ev["path"] != want {
+			t.Errorf("resume with ?bin=HOOK: got %v, want the capture of %s", ev, want)
+		}
+	}
+
+	_, resp, err := websocket.DefaultDialer.Dial(ws+"?bin=bad%20name", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("?bin=bad%%20name: got %v (status %d), want a 400", err, status)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "only letters, digits") {
+		t.Errorf("?bin=bad%%20name: got %s, want the reason", body)
 	}
 }
 
