@@ -343,8 +343,9 @@ Starts callbin like serve, with the sender clock at %dx unless
 fails three times then recovers (%s), one that always fails
 (%s), one that accepts (%s), a task completed towards
 each, and sample captures (two requests, an e-mail). Every %s one
-more task follows. Without --data (or CALLBIN_DATA) the data lives in a
-temporary folder removed at exit.
+more task follows, %d times at most; one towards the recovering bin
+waits until the previous callback there is decided. Without --data (or
+CALLBIN_DATA) the data lives in a temporary folder removed at exit.
 
 Flags:
 `
@@ -423,7 +424,7 @@ func newDemoMain(args []string, getenv func(string) string, stderr io.Writer) (m
 	m.DataDir = ""
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
-			fmt.Fprintf(stderr, demoUsage, DemoTimeScale, DemoRecovers, DemoDown, DemoHook, DemoInterval)
+			fmt.Fprintf(stderr, demoUsage, DemoTimeScale, DemoRecovers, DemoDown, DemoHook, DemoInterval, DemoRounds)
 			fs := m.flagSet()
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
