@@ -174,9 +174,19 @@ func TestBinsAPI(t *testing.T) {
 	if status, body = do(t, "POST", srv.URL+"/api/v1/bins", []byte(`{"name":"orders"}`)); status != 409 {
 		t.Errorf("duplicate: got %d %s, want 409", status, body)
 	}
-	for _, bad := range []string{`{"name":"no way"}`, `{"name":`, `{"nam":"x"}`, `[1]`, `{"name":"a"} {}`} {
-		if status, body = do(t, "POST", srv.URL+"/api/v1/bins", []byte(bad)); status != 400 {
-			t.Errorf("%s: got %d %s, want 400", bad, status, body)
+	for bad, says := range map[string]string{
+		`{"name":"no way"}`:   `only letters, digits`,
+		`{"name":`:            `malformed JSON: it ends too soon`,
+		`{"name":"a",}`:       `malformed JSON at byte 13`,
+		`{"nam":"x"}`:         `unknown field \"nam\"`,
+		`[1]`:                 `the body must be a JSON object, not array`,
+		`{"name":7}`:          `field \"name\" must be a string, not number`,
+		`{"name":"a"} {}`:     `data after the value`,
+		`{"scenario":"nope"}`: `nope`,
+	} {
+		status, body = do(t, "POST", srv.URL+"/api/v1/bins", []byte(bad))
+		if status != 400 || !strings.Contains(string(body), says) || strings.Contains(string(body), "Go ") {
+			t.Errorf("%s: got %d %s, want 400 saying %s", bad, status, body, says)
 		}
 	}
 	status, body = do(t, "POST", srv.URL+"/api/v1/bins", nil)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -104,12 +105,63 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(ErrInvalid, "malformed JSON: %v", err)
+		return jsonError(err)
 	}
 	if dec.More() {
 		return errorf(ErrInvalid, "malformed JSON: data after the value")
 	}
 	return nil
+}
+
+// jsonError says what is wrong with a request body in the client's terms:
+// where the JSON breaks, which field is unknown or has the wrong type, and
+// never the name of a Go type.
+func jsonError(err error) error {
+	var (
+		se  *json.SyntaxError
+		ute *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &se):
+		return errorf(ErrInvalid, "malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(ErrInvalid, "malformed JSON: it ends too soon")
+	case errors.As(err, &ute):
+		if ute.Field == "" {
+			return errorf(ErrInvalid, "the body must be a JSON %s, not %s", jsonKind(ute.Type), ute.Value)
+		}
+		return errorf(ErrInvalid, "field %q must be %s %s, not %s", ute.Field, article(jsonKind(ute.Type)), jsonKind(ute.Type), ute.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(ErrInvalid, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return errorf(ErrInvalid, "malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names the JSON value that decodes into t.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}
+
+func article(kind string) string {
+	if kind == "object" || kind == "array" {
+		return "an"
+	}
+	return "a"
 }
 
 // NewRouter returns a router set up for callbin's routes: paths are
