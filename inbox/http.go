@@ -167,14 +167,35 @@ func article(kind string) string {
 // NewRouter returns a router set up for callbin's routes: paths are
 // matched as received (escaped, never cleaned or redirected, since a
 // capture keeps them as they came) and unknown routes and methods get JSON
-// errors.
+// errors; a 405 lists in Allow the methods the path's routes take.
 func NewRouter() *mux.Router {
 	r := mux.NewRouter()
 	r.SkipClean(true)
 	r.UseEncodedPath()
 	r.NotFoundHandler = http.HandlerFunc(NotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(MethodNotAllowed)
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if allow := allowedMethods(r, req); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		MethodNotAllowed(w, req)
+	})
 	return r
+}
+
+// allowedMethods returns the methods for which router has a route that
+// matches req's path.
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete} {
+		try := req.Clone(req.Context())
+		try.Method = method
+		var match mux.RouteMatch
+		if router.Match(try, &match) && match.MatchErr == nil {
+			allow = append(allow, method)
+		}
+	}
+	return allow
 }
 
 // NotFound answers unknown routes with a JSON 404.

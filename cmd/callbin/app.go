@@ -326,8 +326,14 @@ func (m *Main) Open() (err error) {
 	}).Methods(http.MethodGet)
 	m.Sender.Register(r)
 	r.Handle("/api/v1/stream", m.Hub).Methods(http.MethodGet)
-	// The UI takes every other GET: its pages are deep links.
-	r.PathPrefix("/").Handler(frontend.UI()).Methods(http.MethodGet, http.MethodHead)
+	// The UI takes every other GET outside the APIs: its pages are deep
+	// links. A GET on an API route that takes other methods gets a 405:
+	// the path test comes first, since a matcher of this route that
+	// matched would clear the method mismatch an API route recorded.
+	r.MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+		p := r.URL.Path
+		return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/v1/")
+	}).Methods(http.MethodGet, http.MethodHead).Handler(frontend.UI())
 
 	ln, err := net.Listen("tcp", m.HTTPAddr)
 	if err != nil {

@@ -280,6 +280,43 @@ func TestStreamBinFilterIgnoresCase(t *testing.T) {
 	}
 }
 
+// A method a route does not take gets a JSON 405 that lists in Allow the
+// ones it does, on the bins API, the stream and the UI alike; a GET on an
+// API route is never taken by the UI's catch-all.
+func TestMethodNotAllowedSaysWhatIs(t *testing.T) {
+	m := MustRun(t)
+	base := m.HTTPURL()
+	for _, tt := range []struct {
+		method, path, allow string
+	}{
+		{"DELETE", "/api/v1/bins", "GET, POST"},
+		{"PATCH", "/api/v1/bins/hook", "GET, DELETE"},
+		{"PUT", "/api/v1/bins/hook/captures", "GET, DELETE"},
+		{"GET", "/api/v1/bins/hook/scenario/reset", "POST"},
+		{"GET", "/api/v1/bins/hook/scenario", "PUT, DELETE"},
+		{"POST", "/api/v1/stream", "GET"},
+		{"POST", "/bins/hook", "GET, HEAD"},
+	} {
+		req, _ := http.NewRequest(tt.method, base+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Error struct{ Code string } }
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != tt.allow || json.Unmarshal(body, &e) != nil || e.Error.Code != "method_not_allowed" {
+			t.Errorf("%s %s: got %d, Allow %q, %s; want a JSON 405 with Allow %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), body, tt.allow)
+		}
+	}
+	if status, body := get(t, base+"/api/v1/nope"); status != 404 || !strings.Contains(string(body), "not_found") {
+		t.Errorf("GET /api/v1/nope: got %d %s, want a JSON 404", status, body)
+	}
+	if status, body := get(t, base+"/bins/hook"); status != 200 || !strings.Contains(string(body), "<html") {
+		t.Errorf("GET /bins/hook: got %d, want the UI's page", status)
+	}
+}
+
 // An e-mail to the built-in SMTP sink is a capture of its bin.
 func TestEmailCapture(t *testing.T) {
 	m := MustRun(t)
