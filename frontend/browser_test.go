@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -193,6 +194,37 @@ func TestBrowserUI(t *testing.T) {
 			t.Errorf("selection: got %v, want line 3 [%d %d]", sel, start, start+15)
 		}
 		p.Screenshot(t, "scenario-error.png")
+	})
+
+	t.Run("scenario edits survive the bin being read again", func(t *testing.T) {
+		const typed = "name: mine\nsteps: [{status: 201}]\n"
+		p.Open(t, srv.URL+"/bins/quiet", `.bin-count`)
+		p.Do(t,
+			chromedp.Click(chromedp.CSS(`.tabs button.tab:nth-child(2)`)),
+			chromedp.WaitVisible(chromedp.CSS(`textarea.code`)),
+			chromedp.SetValue(chromedp.CSS(`textarea.code`), typed),
+		)
+		// A change to the bin makes the page read it again: its count
+		// comes back as 7, which says the read is done.
+		api.mu.Lock()
+		api.bins["quiet"]["capture_count"] = 7
+		api.mu.Unlock()
+		api.hub.Publish(Message{Bin: "quiet", Data: map[string]any{"type": "bin", "action": "updated", "name": "quiet"}})
+		if _, err := chromedp.Run(p.Ctx, chromedp.Poll[bool](`document.querySelector('.bin-count').textContent === '7'`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			t.Fatalf("the page did not read the bin again: count %q: %v", p.Text(t, `.bin-count`), err)
+		}
+		if got := browsertest.Eval[string](t, p, `document.querySelector('textarea.code').value`); got != typed {
+			t.Errorf("editor after the bin was read again: got %q, want what was typed, %q", got, typed)
+		}
+		// Coming back to the tab keeps it too.
+		p.Do(t,
+			chromedp.Click(chromedp.CSS(`.tabs button.tab:nth-child(1)`)),
+			chromedp.Click(chromedp.CSS(`.tabs button.tab:nth-child(2)`)),
+			chromedp.WaitVisible(chromedp.CSS(`textarea.code`)),
+		)
+		if got := browsertest.Eval[string](t, p, `document.querySelector('textarea.code').value`); got != typed {
+			t.Errorf("editor after switching tabs: got %q, want %q", got, typed)
+		}
 	})
 
 	t.Run("attempt timeline", func(t *testing.T) {

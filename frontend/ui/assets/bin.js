@@ -66,7 +66,13 @@ export function binView(ctx, r) {
     tabScenario.classList.toggle('active', t === 'scenario');
     split.hidden = t !== 'captures';
     scenarioPane.hidden = t !== 'scenario';
-    if (t === 'scenario' && bin) fill(scenarioPane, scenarioEditor(ctx, name, bin, (b) => { bin = b; renderMeta(); }));
+    // The editor shows the bin's scenario as last read, unless its text is
+    // being edited: reading the bin again (the stream resuming, a change to
+    // the bin) or coming back to the tab must not throw that away.
+    const editor = scenarioPane.firstChild;
+    if (t === 'scenario' && bin && !(editor && editor.edited())) {
+      fill(scenarioPane, scenarioEditor(ctx, name, bin, (b) => { bin = b; renderMeta(); }));
+    }
   }
 
   function renderMeta() {

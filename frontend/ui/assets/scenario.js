@@ -26,6 +26,9 @@ export function scenarioText(scenario) {
   return JSON.stringify(scenario, null, 2) + '\n';
 }
 
+// scenarioEditor returns the editor's form; its edited() reports whether
+// the text differs from the scenario it was built with, so that a page
+// reading the bin again does not throw away what is being typed.
 export function scenarioEditor(ctx, name, bin, onSaved) {
   const url = `/api/v1/bins/${encodeURIComponent(name)}/scenario`;
   const gutter = h('div', { class: 'gutter', 'aria-hidden': 'true' });
@@ -41,7 +44,8 @@ export function scenarioEditor(ctx, name, bin, onSaved) {
   const status = h('div', { class: 'scenario-status', role: 'status' });
   let errLine = null;
 
-  area.value = scenarioText(bin.scenario);
+  const initial = scenarioText(bin.scenario);
+  area.value = initial;
 
   function renderGutter() {
     const n = Math.max(1, area.value.split('\n').length);
@@ -123,7 +127,7 @@ export function scenarioEditor(ctx, name, bin, onSaved) {
   });
 
   renderGutter();
-  return h(
+  const form = h(
     'form',
     { class: 'scenario', onsubmit: save },
     h('p', { class: 'muted', text: 'A script of replies, one step per capture (YAML or JSON). Ctrl+S saves.' }),
@@ -137,4 +141,6 @@ export function scenarioEditor(ctx, name, bin, onSaved) {
       h('button', { type: 'button', class: 'danger', onclick: reset }, 'Reset to default'),
     ),
   );
+  form.edited = () => area.value !== initial;
+  return form;
 }
