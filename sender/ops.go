@@ -208,12 +208,7 @@ func (e *Engine) createErrorTask(ctx context.Context, in createInput, cause erro
 		queued, j, err = e.enqueue(ctx, tx, t, EventError, now, slot)
 		return err
 	})
-	if err == nil {
-		// Published before the attempt is handed off, so that its events
-		// never come first.
-		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, At: now}})
-	}
-	e.handOff(j, slot, queued, err)
+	e.handOff(t, now, j, slot, queued, err)
 	if err != nil {
 		return nil, fmt.Errorf("record error task: %w", err)
 	}
@@ -296,11 +291,15 @@ func insertDelivery(ctx context.Context, tx querier, j *job, now time.Time, dire
 	return nil
 }
 
-// handOff follows a write that may have queued a delivery (queued is its
-// id, 0 if none; err the write's result): a committed direct attempt goes
-// to the workers; an unused worker slot is given back; a delivery queued
-// without a slot wakes the scheduler.
-func (e *Engine) handOff(j *job, slot bool, queued int64, err error) {
+// handOff follows a write of task t at now that may have queued a delivery
+// (queued is its id, 0 if none; err the write's result): once committed,
+// the task's event is published, before its attempt goes to the workers
+// so that the attempt's events never come first; an unused worker slot is
+// given back; a delivery queued without a slot wakes the scheduler.
+func (e *Engine) handOff(t *Task, now time.Time, j *job, slot bool, queued int64, err error) {
+	if err == nil {
+		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
+	}
 	if err == nil && j != nil {
 		e.dispatch(j)
 		return
@@ -361,11 +360,7 @@ func (e *Engine) mutate(ctx context.Context, id string, change func(t *Task, now
 		}
 		return nil
 	})
-	if err == nil {
-		// Published before the attempt is handed off (see createErrorTask).
-		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
-	}
-	e.handOff(j, slot, queued, err)
+	e.handOff(t, now, j, slot, queued, err)
 	if err != nil {
 		return nil, err
 	}
@@ -457,11 +452,7 @@ func (e *Engine) CompleteTask(ctx context.Context, id string, response json.RawM
 		t = &row.Task
 		return nil
 	})
-	if err == nil {
-		// Published before the attempt is handed off (see createErrorTask).
-		e.publish([]Event{{Type: EventTypeTask, TaskID: t.TaskID, TaskStatus: t.Status, CallbackSucceeded: t.CallbackSucceeded, At: now}})
-	}
-	e.handOff(j, slot, queued, err)
+	e.handOff(t, now, j, slot, queued, err)
 	if err != nil {
 		return nil, err
 	}
